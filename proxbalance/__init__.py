@@ -1,0 +1,3 @@
+"""ProxBalance: load balancing for Proxmox VE clusters."""
+
+__version__ = "0.1.0"
