@@ -1,1 +1,28 @@
+"""Persistence: engine setup, schema migrations and repositories returning plain objects."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from proxbalance.config import Settings
+from proxbalance.store.db import make_engine
+from proxbalance.store.migrations import upgrade
+
+
+@dataclass
+class Store:
+    """The database handle every layer receives. ``engine`` is a SQLAlchemy engine."""
+
+    engine: Engine
+
+    @classmethod
+    def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
+        store = cls(make_engine(settings.database_url))
+        if migrate:
+            upgrade(store.engine)
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,56 @@
+"""Who is calling: resolves ``X-API-Key`` / ``Authorization: Bearer`` to a principal before each request.
+
+Scope checks happen per endpoint (endpoint.py); here we only identify the caller, so a bad key on a public
+endpoint is not an error, while a bad key on a protected one gives 401 with the reason.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from flask import g, request
+
+from proxbalance.api.state import state
+from proxbalance.store.keys import verify_key
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str  # stable id for rate limiting and audit
+    name: str
+    scope: str  # read | admin
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.id}:{self.name}"
+
+
+def presented_key() -> str | None:
+    key = request.headers.get("X-API-Key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip() or None
+    return None
+
+
+def identify() -> None:
+    """before_request: set ``g.principal`` (or None) and ``g.auth_failure`` (why a key was refused)."""
+    st = state()
+    g.auth_enabled = st.settings["auth.enabled"]
+    g.principal = None
+    g.auth_failure = None
+    key = presented_key()
+    if not key:
+        return
+    bootstrap = st.settings["auth.bootstrap_admin_key"]
+    if bootstrap and hmac.compare_digest(key.encode(), bootstrap.encode()):
+        g.principal = Principal(id="bootstrap", name="bootstrap", scope="admin")
+        return
+    record = verify_key(st.store.engine, key)
+    if record is None:
+        g.auth_failure = "invalid or revoked API key"
+        return
+    g.principal = Principal(id=str(record.id), name=record.name, scope=record.scope)

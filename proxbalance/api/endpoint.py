@@ -1,0 +1,134 @@
+"""The ``endpoint`` decorator: one place that declares a route's method, path, scope and models.
+
+It registers the route on a blueprint, records it for the OpenAPI document, and wraps the view so that it
+- checks the caller's scope (auth itself happens in ``auth.py`` before the request),
+- applies the per-key rate limit (read or write bucket),
+- parses the query string and the JSON body into pydantic models (400 naming the field on error),
+- wraps a returned dict as ``{"success": true, ...}``.
+
+A view receives path parameters as keyword arguments, plus ``query=`` and/or ``body=`` when it declares
+the corresponding model. It may return a dict, or a Flask ``Response`` for non-JSON answers (CSV, HTML).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from proxbalance.api import ratelimit
+from proxbalance.errors import AuthError, ForbiddenError, ValidationError
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    method: str
+    path: str  # Flask rule, e.g. /api/guests/<int:vmid>/tags
+    summary: str
+    scope: str | None  # None = public, "read" or "admin"
+    tag: str
+    query: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    description: str = ""
+    produces: tuple[str, ...] = ("application/json",)
+    path_params: tuple[tuple[str, str], ...] = field(default=())  # (name, converter)
+
+    @property
+    def openapi_path(self) -> str:
+        return _CONVERTER.sub(lambda m: "{" + m.group(2) + "}", self.path)
+
+
+#: every endpoint declared through the decorator, in declaration order (the OpenAPI document reads it)
+ENDPOINTS: list[EndpointSpec] = []
+
+
+def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str | None = "default",
+             query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
+             response: type[BaseModel] | None = None, description: str = "",
+             produces: tuple[str, ...] = ("application/json",)) -> Callable:
+    """Declare a route. ``scope="default"`` means ``admin`` for writes and ``read`` otherwise."""
+    method = method.upper()
+    if scope == "default":
+        scope = "admin" if method in WRITE_METHODS else "read"
+    spec = EndpointSpec(method=method, path=path, summary=summary, scope=scope, tag=bp.name, query=query,
+                        body=body, response=response, description=description, produces=produces,
+                        path_params=tuple((m.group(2), m.group(1) or "string") for m in _CONVERTER.finditer(path)))
+    ENDPOINTS.append(spec)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**path_args: Any) -> Any:
+            g.endpoint_spec = spec
+            _check_scope(spec.scope)
+            ratelimit.hit("write" if method in WRITE_METHODS else "read")
+            kwargs = dict(path_args)
+            if query is not None:
+                kwargs["query"] = _parse(query, _query_dict(), "query")
+            if body is not None:
+                kwargs["body"] = _parse(body, _json_body(), "body")
+            result = view(**kwargs)
+            if isinstance(result, Response):
+                return result
+            status = 200
+            if isinstance(result, tuple):
+                result, status = result
+            return jsonify({"success": True, **result}), status
+
+        bp.add_url_rule(path, endpoint=f"{view.__name__}_{method.lower()}", view_func=wrapper, methods=[method])
+        return wrapper
+
+    return decorate
+
+
+def _check_scope(scope: str | None) -> None:
+    if scope is None or not g.get("auth_enabled", True):
+        return
+    principal = g.get("principal")
+    if principal is None:
+        raise AuthError(g.get("auth_failure") or "an API key is required (X-API-Key or Authorization: Bearer)")
+    if scope == "admin" and principal.scope != "admin":
+        raise ForbiddenError("this endpoint needs an API key with the 'admin' scope",
+                             details={"required_scope": "admin", "key_scope": principal.scope})
+
+
+def _query_dict() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
+def _json_body() -> Any:
+    if not request.data:
+        return {}
+    if not request.is_json:
+        raise ValidationError("request body must be JSON (Content-Type: application/json)",
+                              details={"field": "body"})
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ValidationError("request body is not valid JSON", details={"field": "body"})
+    return data
+
+
+def _parse(model: type[BaseModel], data: Any, where: str) -> BaseModel:
+    if not isinstance(data, dict):
+        raise ValidationError(f"{where} must be a JSON object", details={"field": where})
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        errors = [{"field": ".".join(str(p) for p in e["loc"]) or where, "message": e["msg"]}
+                  for e in exc.errors(include_url=False, include_input=False)]
+        first = errors[0]
+        raise ValidationError(f"invalid {where} field '{first['field']}': {first['message']}",
+                              details={"field": first["field"], "errors": errors}) from None

@@ -1,0 +1,316 @@
+"""One registry of every setting, loaded from a TOML file and ``PROXBALANCE_*`` environment variables.
+
+Precedence (last wins): defaults < TOML file < environment. A setting ``proxmox.token_secret`` lives in the
+file as ``[proxmox] token_secret = ...`` and in the environment as ``PROXBALANCE_PROXMOX_TOKEN_SECRET``.
+Secret values may be written as ``{"$env": "NAME"}`` or ``{"$file": "/path"}`` (TOML inline tables) and are
+resolved at load. Anything invalid raises :class:`ConfigError` naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from proxbalance.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = "/etc/proxbalance/config.toml"
+ENV_PREFIX = "PROXBALANCE_"
+REDACTED = "********"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # dotted: "section.key"
+    type: type  # str, int, float, bool or list (of str)
+    default: Any
+    help: str
+    secret: bool = False
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def env_var(self) -> str:
+        return ENV_PREFIX + self.name.replace(".", "_").upper()
+
+
+def _s(name, type_, default, help_, **kw) -> Setting:
+    return Setting(name, type_, default, help_, **kw)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Proxmox connection
+    _s("proxmox.host", str, "", "Proxmox VE host name or address (any cluster node)."),
+    _s("proxmox.port", int, 8006, "Proxmox VE API port.", min=1, max=65535),
+    _s("proxmox.token_id", str, "", "API token id, USER@REALM!TOKENNAME (preferred auth)."),
+    _s("proxmox.token_secret", str, "", "API token secret (UUID).", secret=True),
+    _s("proxmox.username", str, "", "User for ticket login, USER@REALM (fallback when no token is set)."),
+    _s("proxmox.password", str, "", "Password for ticket login.", secret=True),
+    _s("proxmox.verify_tls", bool, True, "Verify the Proxmox TLS certificate."),
+    _s("proxmox.ca_file", str, "", "PEM CA bundle to verify Proxmox with (e.g. the cluster's pve-root-ca.pem)."),
+    _s("proxmox.timeout", float, 10.0, "Seconds before one Proxmox API call times out.", min=0.1, max=600),
+    _s("proxmox.retries", int, 2, "Retries on connection errors and 5xx (never on 4xx).", min=0, max=10),
+    _s("proxmox.max_parallel", int, 8, "Concurrent per-node API calls during collection.", min=1, max=64),
+    # Storage
+    _s("paths.data_dir", str, "/var/lib/proxbalance", "Directory for the database and runtime state."),
+    _s("database.url", str, "", "SQLAlchemy URL; empty = SQLite file proxbalance.sqlite in paths.data_dir.",
+       secret=True),
+    # HTTP server
+    _s("server.host", str, "127.0.0.1", "Address the API listens on (localhost unless you need otherwise)."),
+    _s("server.port", int, 5000, "Port the API listens on.", min=1, max=65535),
+    _s("server.cors_origins", list, [], "Origins allowed to call the API from a browser (CORS)."),
+    _s("server.behind_proxy", bool, False, "Trust X-Forwarded-* from one proxy (nginx) in front."),
+    _s("server.serve_web", bool, True, "Serve the dashboard files from Flask (demo; nginx does it in production)."),
+    _s("server.web_dir", str, "", "Dashboard directory; empty = the web/ folder shipped with ProxBalance."),
+    # Auth, limits, metrics
+    _s("auth.enabled", bool, True, "Require an API key on every endpoint but /api/health."),
+    _s("auth.bootstrap_admin_key", str, "", "An admin API key accepted in addition to stored keys "
+       "(for first setup and the demo). Empty = none.", secret=True),
+    _s("ratelimit.enabled", bool, True, "Rate-limit requests per API key (per address when anonymous)."),
+    _s("ratelimit.read_per_minute", int, 600, "Read requests allowed per key per minute.", min=1),
+    _s("ratelimit.write_per_minute", int, 60, "Write requests allowed per key per minute.", min=1),
+    _s("ratelimit.storage_uri", str, "memory://", "Flask-Limiter storage (memory:// or redis://...)."),
+    _s("metrics.public", bool, False, "Serve /metrics without an API key (for a local Prometheus)."),
+    # Collection and history
+    _s("collection.interval_seconds", int, 60, "Seconds between collections.", min=10, max=86400),
+    _s("collection.config_refresh_cycles", int, 30, "Re-read every guest config at least every N cycles.",
+       min=1, max=10000),
+    _s("collection.backfill", bool, True, "Backfill day/week history from Proxmox rrddata on first run."),
+    _s("collection.in_process", bool, False, "Run the collector inside the API process (APScheduler) instead "
+       "of the systemd timer."),
+    _s("retention.raw_hours", int, 48, "Hours of raw samples kept.", min=1),
+    _s("retention.five_min_days", int, 14, "Days of 5-minute rollups kept.", min=1),
+    _s("retention.hourly_days", int, 365, "Days of hourly rollups kept.", min=1),
+    # Thresholds and scoring
+    _s("thresholds.cpu_percent", float, 60.0, "Node CPU % above which a node counts as loaded.", min=1, max=100),
+    _s("thresholds.mem_percent", float, 70.0, "Node memory % above which a node counts as loaded.",
+       min=1, max=100),
+    _s("thresholds.mem_limit_percent", float, 90.0, "No move may push a node's memory above this %.",
+       min=10, max=100),
+    _s("thresholds.stale_minutes", float, 15.0, "Data older than this blocks migrations.", min=1),
+    _s("penalty.preset", str, "balanced", "Penalty preset the engine starts from.",
+       choices=("conservative", "balanced", "aggressive", "cpu_focus", "memory_focus")),
+    # Automation
+    _s("automation.enabled", bool, False, "Let the automation timer migrate guests."),
+    _s("automation.dry_run", bool, True, "Plan and log, never migrate."),
+    _s("automation.interval_minutes", int, 60, "Minutes between automation cycles.", min=1, max=10080),
+    _s("automation.max_migrations_per_run", int, 3, "Most migrations one cycle starts.", min=1, max=100),
+    _s("automation.max_concurrent", int, 1, "Most migrations in flight at once.", min=1, max=16),
+    _s("automation.min_confidence", int, 70, "Only act on recommendations at least this confident (0-100).",
+       min=0, max=100),
+    _s("automation.allowed_window", str, "", "Time window HH:MM-HH:MM (local) when automation may act; "
+       "empty = any time."),
+    # Notifications
+    _s("notifications.enabled", bool, False, "Send notifications through apprise."),
+    _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://...). Secret: they carry tokens.",
+       secret=True),
+    _s("notifications.events", list, ["migration_failed", "automation_run", "evacuation"],
+       "Events that notify."),
+    # Logging
+    _s("logging.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+)
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, value: Any, *, from_env: bool) -> Any:
+    """Convert and check one value; raise ConfigError naming the key."""
+    name, typ = setting.name, setting.type
+
+    def bad(reason: str) -> ConfigError:
+        return ConfigError(f"invalid setting {name!r}: {reason}", details={"key": name})
+
+    if from_env and typ is not str:
+        if typ is list:
+            value = [v.strip() for v in value.split(",") if v.strip()] if not value.startswith("[") else \
+                _json_or(bad, value)
+        elif typ is bool:
+            low = value.strip().lower()
+            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise bad(f"expected a boolean, got {value!r}")
+            value = low in ("1", "true", "yes", "on")
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise bad(f"expected a boolean, got {type(value).__name__}")
+    elif typ in (int, float):
+        if isinstance(value, bool):
+            raise bad("expected a number, got a boolean")
+        if isinstance(value, str):
+            try:
+                value = typ(value)
+            except ValueError:
+                raise bad(f"expected {'an integer' if typ is int else 'a number'}, got {value!r}") from None
+        if typ is int and isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, (int, float)) or (typ is int and not isinstance(value, int)):
+            raise bad(f"expected {'an integer' if typ is int else 'a number'}, got {type(value).__name__}")
+        value = typ(value)
+        if setting.min is not None and value < setting.min:
+            raise bad(f"must be >= {setting.min:g}, got {value}")
+        if setting.max is not None and value > setting.max:
+            raise bad(f"must be <= {setting.max:g}, got {value}")
+    elif typ is str:
+        if not isinstance(value, str):
+            raise bad(f"expected a string, got {type(value).__name__}")
+        if setting.choices and value not in setting.choices:
+            raise bad(f"must be one of {', '.join(setting.choices)}, got {value!r}")
+    elif typ is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad("expected a list of strings")
+        value = list(value)
+    return value
+
+
+def _json_or(bad: Callable[[str], ConfigError], text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise bad("not valid JSON") from None
+
+
+def _resolve_reference(name: str, value: Any) -> Any:
+    """Resolve ``{"$env": NAME}`` / ``{"$file": path}`` (also inside lists)."""
+    if isinstance(value, list):
+        return [_resolve_reference(name, v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) == {"$env"}:
+        var = value["$env"]
+        if not isinstance(var, str) or var not in os.environ:
+            raise ConfigError(f"invalid setting {name!r}: environment variable {var!r} is not set",
+                              details={"key": name})
+        return os.environ[var]
+    if set(value) == {"$file"}:
+        path = value["$file"]
+        try:
+            return Path(str(path)).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"invalid setting {name!r}: cannot read secret file {path!r}: {exc.strerror}",
+                              details={"key": name}) from None
+    raise ConfigError(f"invalid setting {name!r}: a table must be {{\"$env\": NAME}} or {{\"$file\": PATH}}",
+                      details={"key": name})
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and not (set(value) <= {"$env", "$file"} and value):
+            if name in BY_NAME:  # a table where a value belongs
+                yield name, value
+            else:
+                yield from _flatten(value, name + ".")
+        else:
+            yield name, value
+
+
+class Settings(Mapping[str, Any]):
+    """Validated settings: ``settings["proxmox.host"]``. Immutable; build a new one with :meth:`replace`."""
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str] | None = None):
+        self._values = {s.name: s.default for s in SETTINGS}
+        self._values.update(values)
+        self._sources = dict(sources or {})
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def source(self, name: str) -> str:
+        """Where a value came from: default, the file path, or the environment variable."""
+        return self._sources.get(name, "default")
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with dotted names given as ``section__key=value`` keyword arguments, validated."""
+        values = dict(self._values)
+        for key, value in overrides.items():
+            name = key.replace("__", ".")
+            if name not in BY_NAME:
+                raise ConfigError(f"unknown setting {name!r}", details={"key": name})
+            values[name] = _coerce(BY_NAME[name], value, from_env=False)
+        return Settings(values, self._sources)
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self["paths.data_dir"])
+
+    @property
+    def database_url(self) -> str:
+        return self["database.url"] or f"sqlite:///{self.data_dir / 'proxbalance.sqlite'}"
+
+    def redacted(self) -> dict[str, Any]:
+        """Every setting with secret values replaced by ``REDACTED`` (empty secrets stay empty)."""
+        return {name: (REDACTED if BY_NAME[name].secret and value not in ("", [], None) else value)
+                for name, value in self._values.items()}
+
+
+def load_settings(path: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Load defaults < TOML file < environment < ``overrides`` (dotted names), validating everything.
+
+    ``path`` None means ``$PROXBALANCE_CONFIG`` or :data:`DEFAULT_CONFIG_PATH`; the default path may be absent,
+    an explicitly named file may not.
+    """
+    env = os.environ if env is None else env
+    explicit = path is not None or "PROXBALANCE_CONFIG" in env
+    path = Path(path or env.get("PROXBALANCE_CONFIG") or DEFAULT_CONFIG_PATH)
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    elif explicit:
+        raise ConfigError(f"config file {path} does not exist")
+    for name, value in _flatten(raw):
+        if name not in BY_NAME:
+            raise ConfigError(f"unknown setting {name!r} in {path}", details={"key": name})
+        values[name] = _coerce(BY_NAME[name], _resolve_reference(name, value), from_env=False)
+        sources[name] = str(path)
+    for setting in SETTINGS:
+        if setting.env_var in env:
+            values[setting.name] = _coerce(setting, env[setting.env_var], from_env=True)
+            sources[setting.name] = setting.env_var
+    for name, value in (overrides or {}).items():
+        if name not in BY_NAME:
+            raise ConfigError(f"unknown setting {name!r}", details={"key": name})
+        values[name] = _coerce(BY_NAME[name], value, from_env=False)
+        sources[name] = "override"
+    _check_consistency(values)
+    return Settings(values, sources)
+
+
+def _check_consistency(values: Mapping[str, Any]) -> None:
+    token_id = values.get("proxmox.token_id", "")
+    if token_id and ("!" not in token_id or "@" not in token_id.split("!")[0]):
+        raise ConfigError("invalid setting 'proxmox.token_id': expected USER@REALM!TOKENNAME, "
+                          f"got {token_id!r}", details={"key": "proxmox.token_id"})
+    window = values.get("automation.allowed_window", "")
+    if window and not _valid_window(window):
+        raise ConfigError("invalid setting 'automation.allowed_window': expected HH:MM-HH:MM, "
+                          f"got {window!r}", details={"key": "automation.allowed_window"})
+
+
+def _valid_window(text: str) -> bool:
+    try:
+        start, end = text.split("-")
+        for part in (start, end):
+            hh, mm = part.strip().split(":")
+            if not (0 <= int(hh) <= 23 and 0 <= int(mm) <= 59):
+                return False
+    except ValueError:
+        return False
+    return True

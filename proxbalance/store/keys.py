@@ -1,0 +1,87 @@
+"""API keys, stored hashed. A key is shown once, at creation; only its sha256 and a prefix are kept."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select, update
+
+from proxbalance.errors import NotFoundError, ValidationError
+from proxbalance.store.schema import api_keys
+
+SCOPES = ("read", "admin")
+KEY_PREFIX = "pb_"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    prefix: str
+    scope: str
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def _row(r) -> ApiKey:
+    return ApiKey(r.id, r.name, r.prefix, r.scope, r.created_at, r.last_used_at, r.revoked_at)
+
+
+def create_key(engine: Engine, name: str, scope: str) -> tuple[ApiKey, str]:
+    """Create a key; return the record and the plaintext key (the only time it exists)."""
+    if scope not in SCOPES:
+        raise ValidationError(f"scope must be one of {', '.join(SCOPES)}", details={"field": "scope"})
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise ValidationError("name must be 1-100 characters", details={"field": "name"})
+    plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        result = conn.execute(api_keys.insert().values(
+            name=name, prefix=plaintext[:10], key_hash=hash_key(plaintext), scope=scope, created_at=time.time()))
+        key_id = result.inserted_primary_key[0]
+        row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
+    return _row(row), plaintext
+
+
+def list_keys(engine: Engine, include_revoked: bool = True) -> list[ApiKey]:
+    query = select(api_keys).order_by(api_keys.c.id)
+    if not include_revoked:
+        query = query.where(api_keys.c.revoked_at.is_(None))
+    with engine.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+def revoke_key(engine: Engine, key_id: int) -> ApiKey:
+    with engine.begin() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"API key {key_id} does not exist")
+        if row.revoked_at is None:
+            conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=time.time()))
+        row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one()
+    return _row(row)
+
+
+def verify_key(engine: Engine, plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, or None. Records its last use."""
+    digest = hash_key(plaintext)
+    with engine.begin() as conn:
+        row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).one_or_none()
+        if row is None or row.revoked_at is not None:
+            return None
+        now = time.time()
+        if row.last_used_at is None or now - row.last_used_at > 60:  # avoid a write on every request
+            conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
+    return _row(row)

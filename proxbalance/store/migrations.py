@@ -1,0 +1,62 @@
+"""Versioned schema migrations: an ordered list of named steps, each applied once and recorded.
+
+Add a step by appending ``Migration(name, apply)`` to :data:`MIGRATIONS`; never edit or reorder a released one.
+All pending steps run inside one transaction per step, so a failed step leaves the database as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, inspect, select
+
+from proxbalance.store import schema
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    apply: Callable[[Connection], None]
+
+
+def _create(*tables):
+    def apply(conn: Connection) -> None:
+        for table in tables:
+            table.create(conn)
+    return apply
+
+
+MIGRATIONS: list[Migration] = [
+    Migration("0001_api_keys_and_audit", _create(schema.api_keys, schema.audit_log)),
+]
+
+
+def applied(engine: Engine) -> list[str]:
+    """Names of the migrations recorded in the database, in order applied."""
+    if not inspect(engine).has_table("schema_migrations"):
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(select(schema.schema_migrations.c.name)
+                            .order_by(schema.schema_migrations.c.applied_at, schema.schema_migrations.c.name))
+        return [r[0] for r in rows]
+
+
+def pending(engine: Engine, migrations: list[Migration] | None = None) -> list[Migration]:
+    done = set(applied(engine))
+    return [m for m in (MIGRATIONS if migrations is None else migrations) if m.name not in done]
+
+
+def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply every pending migration; return the names applied (empty when up to date)."""
+    migrations = MIGRATIONS if migrations is None else migrations
+    with engine.begin() as conn:
+        schema.schema_migrations.create(conn, checkfirst=True)
+    done: list[str] = []
+    for migration in pending(engine, migrations):
+        with engine.begin() as conn:
+            migration.apply(conn)
+            conn.execute(schema.schema_migrations.insert().values(name=migration.name, applied_at=time.time()))
+        done.append(migration.name)
+    return done
