@@ -23,6 +23,7 @@ from proxbalance.store.audit import record as audit_record
 #: blueprint modules, each exposing ``bp``; an area adds its module here
 BLUEPRINTS = (
     "proxbalance.api.routes_meta",
+    "proxbalance.api.routes_keys",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

@@ -34,6 +34,13 @@ def make_engine(url: str) -> Engine:
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+        # pysqlite's own transaction handling commits DDL implicitly; take it over so a transaction
+        # (e.g. one schema migration or one snapshot) is all-or-nothing, DDL included.
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):  # noqa: ANN001 - SQLAlchemy connection
+        conn.exec_driver_sql("BEGIN")
 
     return engine
 
