@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import UTC, datetime
 
-from proxbalance.config import SETTINGS, load_settings
+from proxbalance.config import load_settings
 from proxbalance.store import Store
 from proxbalance.store import keys as key_store
 from proxbalance.store.migrations import upgrade
@@ -43,8 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = cfg.add_parser("show", help="print the effective configuration, secrets redacted")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_config_show)
-    docs = cfg.add_parser("docs", help="print every setting with its type, default and help (Markdown)")
-    docs.set_defaults(func=cmd_config_docs)
+    d = sub.add_parser("docs", help="check or refresh the generated parts of docs/ (settings, API, CLI)")
+    d.add_argument("--write", action="store_true", help="rewrite stale sections instead of only listing them")
+    d.set_defaults(func=cmd_docs)
 
 
 def _store(args) -> Store:
@@ -123,16 +123,13 @@ def cmd_config_show(args) -> int:
     return 0
 
 
-def cmd_config_docs(args) -> int:
-    sys.stdout.write(settings_markdown())
-    return 0
+def cmd_docs(args) -> int:
+    from proxbalance import docs_gen
 
-
-def settings_markdown() -> str:
-    """The settings reference table (docs/configuration.md embeds it; a test keeps them equal)."""
-    lines = ["| setting | environment | type | default | secret | description |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for s in SETTINGS:
-        lines.append(f"| `{s.name}` | `{s.env_var}` | {s.type.__name__} | `{json.dumps(s.default)}` | "
-                     f"{'yes' if s.secret else ''} | {s.help} |")
-    return "\n".join(lines) + "\n"
+    if args.write:
+        changed = docs_gen.write()
+        print("updated: " + ", ".join(changed) if changed else "docs are up to date")
+        return 0
+    stale = docs_gen.stale()
+    print("stale: " + ", ".join(stale) if stale else "docs are up to date")
+    return 1 if stale else 0
