@@ -17,6 +17,7 @@ from proxbalance.errors import ProxBalanceError
 _REGISTRARS = (
     "proxbalance.cli_core",  # serve, db, keys, config
     "proxbalance.sim.cli",  # sim
+    "proxbalance.demo",  # demo
 )
 
 
