@@ -1,0 +1,209 @@
+"""PVE API: migrate (GET preconditions, POST), power actions, HA migrate, and the task endpoints."""
+
+from __future__ import annotations
+
+from proxbalance.sim import migrate
+from proxbalance.sim.api_nodes import GUEST, NODE, guest_on, online_node
+from proxbalance.sim.pve_errors import NO_QUORUM, PVEError
+from proxbalance.sim.routing import Ctx, route
+
+
+def _not_allowed(ctx: Ctx, g) -> tuple[list[str], dict]:
+    c = ctx.sim.cluster
+    allowed, blocked = [], {}
+    for n in c.nodes:
+        if n.name == g.node or not n.online:
+            continue
+        info = {}
+        missing = migrate.unavailable_storages(c, g, n.name, {})
+        if missing:
+            info["unavailable_storages"] = missing
+        rule = migrate.strict_rule_block(c, g, n.name)
+        if rule:
+            info["blocking-ha-resources"] = [{"sid": g.sid, "cause": "node-affinity"}]
+        if info:
+            blocked[n.name] = info
+        else:
+            allowed.append(n.name)
+    return allowed, blocked
+
+
+@route("GET", "/nodes/{node}/qemu/{vmid}/migrate", **GUEST, target=("str", False))
+def qemu_migrate_info(ctx: Ctx, p: dict):
+    c = ctx.sim.cluster
+    g = guest_on(ctx, p["node"], p["vmid"], "qemu")
+    allowed, blocked = _not_allowed(ctx, g)
+    return {"running": int(g.status == "running"), "allowed_nodes": allowed, "not_allowed_nodes": blocked,
+            "local_disks": [{"volid": d.volid(g.vmid, i), "size": d.size, "cdrom": 0, "is_unused": 0,
+                             "drivename": d.key} for i, d in migrate.local_disks(c, g)],
+            "local_resources": ["hostpci0"] if g.passthrough else [], "mapped-resources": [],
+            "mapped-resource-info": {}, "has-dbus-vmstate": 0, "dependent-ha-resources": []}
+
+
+@route("GET", "/nodes/{node}/lxc/{vmid}/migrate", **GUEST, target=("str", False))
+def lxc_migrate_info(ctx: Ctx, p: dict):
+    g = guest_on(ctx, p["node"], p["vmid"], "lxc")
+    allowed, blocked = _not_allowed(ctx, g)
+    return {"running": int(g.status == "running"), "allowed-nodes": allowed,
+            "not-allowed-nodes": blocked, "dependent-ha-resources": []}
+
+
+QM = {**GUEST, "target": ("str", True), "online": ("bool", False), "with-local-disks": ("bool", False),
+      "targetstorage": ("str", False), "bwlimit": ("int", False), "force": ("bool", False),
+      "migration_type": ("str", False, ("secure", "insecure")), "migration_network": ("str", False),
+      "with-conntrack-state": ("bool", False)}
+CT = {**GUEST, "target": ("str", True), "online": ("bool", False), "restart": ("bool", False),
+      "target-storage": ("str", False), "bwlimit": ("num", False), "timeout": ("int", False)}
+
+
+def _storage_check(c, g, target: str, spec: str | None) -> None:
+    missing = migrate.unavailable_storages(c, g, target, migrate.storage_map(spec))
+    if missing:
+        raise PVEError(500, f"storage '{missing[0]}' is not available on node '{target}'")
+
+
+@route("POST", "/nodes/{node}/qemu/{vmid}/migrate", **QM)
+def qemu_migrate(ctx: Ctx, p: dict):
+    c, sim = ctx.sim.cluster, ctx.sim
+    g = guest_on(ctx, p["node"], p["vmid"], "qemu")
+    with c.lock:
+        migrate.check_request(c, g, p["node"], p["target"])
+        if g.status == "running" and not p.get("online"):
+            raise PVEError(500, "can't migrate running VM without --online")
+        _storage_check(c, g, p["target"], p.get("targetstorage"))
+        if c.ha_managed(g):
+            return sim.ha.hamigrate_task(g, p["target"], ctx.now, ctx.user).upid
+        return migrate.start_migration(c, sim.tasks, g, p["target"], ctx.now, ctx.user,
+                                       online=bool(p.get("online")) and g.status == "running",
+                                       with_local_disks=bool(p.get("with-local-disks")),
+                                       targetstorage=p.get("targetstorage"), bwlimit=p.get("bwlimit")).upid
+
+
+@route("POST", "/nodes/{node}/lxc/{vmid}/migrate", **CT)
+def lxc_migrate(ctx: Ctx, p: dict):
+    c, sim = ctx.sim.cluster, ctx.sim
+    g = guest_on(ctx, p["node"], p["vmid"], "lxc")
+    with c.lock:
+        migrate.check_request(c, g, p["node"], p["target"])
+        if g.status == "running":
+            if p.get("online"):
+                raise PVEError(500, "lxc live migration is currently not implemented")
+            if not p.get("restart"):
+                raise PVEError(500, "can't migrate running container without --online or --restart")
+        _storage_check(c, g, p["target"], p.get("target-storage"))
+        if c.ha_managed(g):
+            return sim.ha.hamigrate_task(g, p["target"], ctx.now, ctx.user).upid
+        return migrate.start_migration(c, sim.tasks, g, p["target"], ctx.now, ctx.user,
+                                       restart=bool(p.get("restart")), targetstorage=p.get("target-storage"),
+                                       bwlimit=p.get("bwlimit")).upid
+
+
+@route("POST", "/cluster/ha/resources/{sid}/migrate", sid=("str", True), node=("str", True))
+def ha_migrate(ctx: Ctx, p: dict):
+    ha = ctx.sim.ha
+    with ctx.sim.cluster.lock:
+        g = ha.resolve(p["sid"])
+        return ha.request(g, p["node"], ctx.now)
+
+
+@route("POST", "/cluster/ha/resources/{sid}/relocate", sid=("str", True), node=("str", True))
+def ha_relocate(ctx: Ctx, p: dict):
+    return ha_migrate(ctx, p)
+
+
+POWER = {"start": (2.0, True), "stop": (1.0, False), "shutdown": (5.0, False)}
+
+
+def _power(ctx: Ctx, p: dict, gtype: str, action: str):
+    c = ctx.sim.cluster
+    g = guest_on(ctx, p["node"], p["vmid"], gtype)
+    k = "VM" if gtype == "qemu" else "CT"
+    with c.lock:
+        if not c.quorate:
+            raise PVEError(500, NO_QUORUM)
+        if g.lock and not p.get("skiplock"):
+            raise PVEError(500, f"{k} is locked ({g.lock})")
+        if action == "start" and g.status == "running":
+            raise PVEError(500, f"{k} {g.vmid} already running")
+        if action == "shutdown" and g.status != "running":
+            raise PVEError(500, f"{k} {g.vmid} not running")
+        if g.template and action == "start":
+            raise PVEError(500, "you can't start a vm if it's a template")
+        secs, up = POWER[action]
+        prefix = "qm" if gtype == "qemu" else "vz"
+
+        def on_end(at: float, ok: bool) -> None:
+            if ok and (g.status == "running") != up:
+                c.set_running(g, up, at)
+        return ctx.sim.tasks.start(g.node, prefix + action, str(g.vmid), ctx.user, ctx.now, ctx.now + secs,
+                                   "OK", [], on_end, stamped=False).upid
+
+
+for _t in ("qemu", "lxc"):
+    for _a in POWER:
+        route("POST", f"/nodes/{{node}}/{_t}/{{vmid}}/status/{_a}", **GUEST, skiplock=("bool", False),
+              timeout=("int", False), forceStop=("bool", False), keepActive=("bool", False),
+              **{"overrule-shutdown": ("bool", False)})(
+            lambda ctx, p, t=_t, a=_a: _power(ctx, p, t, a))
+
+
+def _task(ctx: Ctx, p: dict):
+    online_node(ctx, p["node"])
+    t = ctx.sim.tasks.get(p["upid"])
+    if t is None or t.node != p["node"]:
+        if not p["upid"].startswith("UPID:"):
+            raise PVEError(500, f"unable to parse worker upid '{p['upid']}'")
+        raise PVEError(500, "no such task")
+    return t
+
+
+TASK = {**NODE, "upid": ("str", True)}
+
+
+@route("GET", "/nodes/{node}/tasks/{upid}/status", **TASK)
+def task_status(ctx: Ctx, p: dict):
+    return _task(ctx, p).status(ctx.now)
+
+
+@route("GET", "/nodes/{node}/tasks/{upid}/log", **TASK, start=("int", False), limit=("int", False),
+       download=("bool", False))
+def task_log(ctx: Ctx, p: dict):
+    lines = _task(ctx, p).log(ctx.now)
+    start, limit = p.get("start", 0), p.get("limit", 50)
+    return [{"n": i + 1, "t": text} for i, text in enumerate(lines)][start:start + limit]
+
+
+@route("DELETE", "/nodes/{node}/tasks/{upid}", **TASK)
+def task_stop(ctx: Ctx, p: dict):
+    t = _task(ctx, p)
+    with ctx.sim.cluster.lock:
+        ctx.sim.tasks.cancel(t, ctx.now)
+    return None
+
+
+@route("GET", "/nodes/{node}/tasks", **NODE, start=("int", False), limit=("int", False),
+       source=("str", False, ("archive", "active", "all")), vmid=("int", False), typefilter=("str", False),
+       userfilter=("str", False), errors=("bool", False), since=("int", False), until=("int", False),
+       statusfilter=("str", False))
+def node_tasks(ctx: Ctx, p: dict):
+    online_node(ctx, p["node"])
+    src = p.get("source", "archive")
+    rows = []
+    for t in ctx.sim.tasks.rows(ctx.now, p["node"]):
+        running = t.running(ctx.now)
+        if (src == "archive" and running) or (src == "active" and not running):
+            continue
+        if "vmid" in p and t.id != str(p["vmid"]):
+            continue
+        if p.get("typefilter") and t.type != p["typefilter"]:
+            continue
+        if p.get("errors") and (running or t.exitstatus == "OK"):
+            continue
+        rows.append(t.row(ctx.now))
+    start, limit = p.get("start", 0), p.get("limit", 50)
+    return rows[start:start + limit]
+
+
+@route("GET", "/cluster/tasks")
+def cluster_tasks(ctx: Ctx, p: dict):
+    return [t.row(ctx.now) for t in ctx.sim.tasks.rows(ctx.now)]
