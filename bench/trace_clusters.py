@@ -1,0 +1,102 @@
+"""Clusters built from the real Bitbrains trace for the engine benchmarks.
+
+Data: Bitbrains GWA-T-12 "Rnd" trace, Grid Workloads Archive, TU Delft (500 VMs, 300 s samples). The file is
+read by path only (default ../shared/traces/bitbrains-rnd-2013-07-08.npz); nothing here ships it.
+
+``trace_cluster(path, n_nodes, n_guests, seed)`` returns ``(ClusterSnapshot, UsageHistory)``:
+heterogeneous nodes (sizes 0.5x-2x), guests sampled from the trace's VMs at a busy slot (with a random
+per-guest time offset so that replicated VMs differ), current load = the slot's sample, history = the
+previous 24 h / 7 days, and a skewed start: nodes are filled to target utilisations spread linearly from
+``peak`` down to ``floor`` (by placement, not by changing the load), so the start has hot and cold nodes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from proxbalance.model import ClusterSnapshot, Guest, Node, UsageHistory, UsageStats
+
+DEFAULT_TRACE = "/work/shared/traces/bitbrains-rnd-2013-07-08.npz"
+SLOTS_PER_DAY = 288
+_CACHE: dict = {}
+
+
+def _load(path: str) -> dict:
+    if path not in _CACHE:
+        d = np.load(path)
+        keep = d["mem_kb"] > 0
+        cpu = d["cpu_pct"][keep].astype(np.float32)
+        mem = d["mem_pct"][keep].astype(np.float32)
+        for x in (cpu, mem):  # carry the last value forward over gaps, then zero-fill leading gaps
+            idx = np.where(~np.isnan(x), np.arange(x.shape[1])[None, :], 0)
+            np.maximum.accumulate(idx, axis=1, out=idx)
+            x[:] = np.nan_to_num(x[np.arange(x.shape[0])[:, None], idx])
+        disk = (d["disk_read_kbs"][keep] + d["disk_write_kbs"][keep]) * 1024.0
+        net = (d["net_rx_kbs"][keep] + d["net_tx_kbs"][keep]) * 1024.0
+        _CACHE[path] = {"cores": np.maximum(d["cores"][keep].astype(float), 1.0), "mem_b": d["mem_kb"][keep] * 1024.0,
+                        "cpu": cpu, "mem": mem, "disk": np.nan_to_num(disk), "net": np.nan_to_num(net)}
+    return _CACHE[path]
+
+
+def _stats(x: np.ndarray, slot: int) -> tuple[float, float, float, float]:
+    day = x[slot - SLOTS_PER_DAY:slot]
+    week = x[slot - 7 * SLOTS_PER_DAY:slot]
+    t = np.arange(len(week)) / SLOTS_PER_DAY
+    slope = float(np.polyfit(t, week, 1)[0]) if week.std() > 0 else 0.0
+    return float(day.mean()), float(week.mean()), float(week.max()), slope
+
+
+def trace_cluster(path: str = DEFAULT_TRACE, n_nodes: int = 16, n_guests: int = 500, seed: int = 0,
+                  peak: float = 0.99, floor: float = 0.15, fluid: float = 0.55, history: bool = True,
+                  slot: int | None = None) -> tuple[ClusterSnapshot, UsageHistory]:
+    rng = np.random.default_rng(seed)
+    tr = _load(path)
+    V, T = tr["cpu"].shape
+    base = slot if slot is not None else 9 * SLOTS_PER_DAY + 14 * 12  # day 9, 14:00
+    vm = rng.permutation(V)[:n_guests] if n_guests <= V else rng.integers(0, V, n_guests)
+    off = np.zeros(n_guests, dtype=int) if n_guests <= V else rng.integers(0, 7, n_guests) * SLOTS_PER_DAY
+    slots = np.minimum(base + off, T - 1)
+    cores = tr["cores"][vm]
+    maxmem = tr["mem_b"][vm]
+    cpu_frac = tr["cpu"][vm, slots] / 100.0
+    mem_used = tr["mem"][vm, slots] / 100.0 * maxmem
+    # heterogeneous nodes; capacities scaled so the whole cluster sits at `fluid` (binding resource)
+    size = rng.choice([0.5, 1.0, 1.0, 1.5, 2.0], n_nodes)
+    tot_cpu, tot_mem = float((cpu_frac * cores).sum()), float(mem_used.sum())
+    node_cores = np.maximum(np.round(size / size.sum() * tot_cpu / fluid), 2).astype(int)
+    node_mem = size / size.sum() * tot_mem / fluid
+    # skewed start: fill nodes towards targets from `peak` (node 0) down to `floor`
+    target = np.linspace(peak, floor, n_nodes)
+    target *= fluid * n_nodes / target.mean() / n_nodes if target.mean() > fluid else 1.0
+    order = rng.permutation(n_guests)
+    load = np.zeros((n_nodes, 2))
+    place = np.zeros(n_guests, dtype=int)
+    for i in order:
+        d = np.array([cpu_frac[i] * cores[i], mem_used[i]])
+        u = (load + d) / np.stack([node_cores, node_mem], axis=1)
+        room = target - u.max(axis=1)
+        j = int(np.argmax(room))
+        place[i] = j
+        load[j] += d
+    names = [f"pve{j + 1:02d}" for j in range(n_nodes)]
+    guests, hist_g = [], {}
+    for i in range(n_guests):
+        vmid = 100 + i
+        guests.append(Guest(vmid=vmid, name=f"vm{vm[i]}-{i}", type="qemu", node=names[place[i]], status="running",
+                            maxcpu=float(cores[i]), cpu=float(cpu_frac[i]), maxmem=int(maxmem[i]),
+                            mem=int(mem_used[i]), diskread=float(tr["disk"][vm[i], slots[i]]),
+                            netin=float(tr["net"][vm[i], slots[i]])))
+        if history and slots[i] >= 7 * SLOTS_PER_DAY:
+            s = slots[i]
+            c = _stats(tr["cpu"][vm[i]] / 100.0 * cores[i], s)
+            m = _stats(tr["mem"][vm[i]] / 100.0 * maxmem[i], s)
+            hist_g[vmid] = {"cpu": UsageStats(*c), "mem": UsageStats(*m)}
+    nodes = []
+    for j in range(n_nodes):
+        mine = place == j
+        c = float((cpu_frac[mine] * cores[mine]).sum()) + 0.1
+        m = float(mem_used[mine].sum()) + 1.0 * 2**30 * size[j]
+        nodes.append(Node(name=names[j], online=True, maxcpu=int(node_cores[j]), cpu=c / node_cores[j],
+                          maxmem=int(node_mem[j] + 1.0 * 2**30 * size[j] / fluid), mem=int(m)))
+    hist = UsageHistory(guests=hist_g, nodes={}) if history else None
+    return ClusterSnapshot(time=0.0, nodes=tuple(nodes), guests=tuple(guests)), hist

@@ -1,0 +1,226 @@
+"""Turn a search result into Recommendation records, skip reasons and the batch impact.
+
+The moves are replayed in execution order; at each step the moving unit is scored on its source and its
+target (one row, two columns), which gives its score improvement, per-term breakdown, suitability and the
+predicted loads after the step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .arrays import CPU, MEM, ClusterArrays
+from .config import PenaltyConfig
+from .planner import execution_order, search
+from .score import Scorer, suitability
+from .state import State, View
+from .terms.cost import GIB, migration_seconds
+from .units import group_units
+
+PRIORITY_RANK = {"critical": 3, "high": 2, "medium": 1, "low": 0}
+
+
+@dataclass
+class Recommendation:
+    vmid: int
+    name: str
+    type: str  # "VM" | "CT"
+    source_node: str
+    target_node: str
+    reason: str  # maintenance | anti-affinity | affinity | overload | companion | balance
+    priority: str  # critical | high | medium | low
+    score_improvement: float  # points the cluster total drops by (the whole unit's, on the lead)
+    confidence_score: int  # 0-100
+    risk_score: float  # 0-1
+    suitability: float  # 0-100 of the target for this guest at its step
+    predicted: dict  # source/target cpu % and mem % before and after the step
+    migration: dict  # bytes, gib, seconds
+    breakdown: dict  # term -> {"source", "target", "gain"}
+    order: int  # 1-based execution order
+    companion_of: int | None = None
+    ha_managed: bool = False
+    guest_type: str = "qemu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    recommendations: list[Recommendation]
+    skipped: list[tuple[int, str, str]]  # (vmid, reason, detail)
+    batch_impact: dict
+    conflicts: list[dict]
+    timing_ms: dict
+    stats: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        reasons: dict[str, int] = {}
+        for _, r, _ in self.skipped:
+            reasons[r] = reasons.get(r, 0) + 1
+        return {
+            "recommendations": [r.to_dict() for r in self.recommendations],
+            "skipped": [{"vmid": v, "reason": r, "detail": d} for v, r, d in self.skipped],
+            "skip_reason_breakdown": reasons,
+            "batch_impact": self.batch_impact,
+            "conflicts": self.conflicts,
+            "conflicts_count": len(self.conflicts),
+            "timing_ms": self.timing_ms,
+            "generation_time_ms": self.timing_ms.get("total", 0.0),
+            "stats": self.stats,
+        }
+
+
+def _node_stats(st: State) -> dict:
+    cpu = st.n["blend"][:, CPU] / st.a.cap[:, CPU] * 100
+    mem = st.n["blend"][:, MEM] / st.a.cap[:, MEM] * 100
+    live = st.a.online & ~st.a.maintenance
+    live = live if live.any() else np.ones_like(live)
+    mem_now = st.n["now"][:, MEM] / st.a.cap[:, MEM] * 100
+
+    def r(x):
+        return round(float(x), 2)
+
+    return {
+        "peak_pct": r(np.maximum(cpu, mem)[live].max()),
+        "cpu_max_pct": r(cpu[live].max()), "cpu_mean_pct": r(cpu[live].mean()), "cpu_std_pct": r(cpu[live].std()),
+        "mem_max_pct": r(mem[live].max()), "mem_mean_pct": r(mem[live].mean()), "mem_std_pct": r(mem[live].std()),
+        "nodes": {n: {"cpu_pct": r(c), "mem_pct": r(m)} for n, c, m in zip(st.a.node_names, cpu, mem, strict=True)},
+        "mem_now_max_pct": r(mem_now.max()),
+    }
+
+
+def _classify(ua, cfg, st: State, u: int, s: int, gain: float, bd: dict) -> tuple[str, str]:
+    cpu = st.n["blend"][s, CPU] / ua.cap[s, CPU] * 100
+    mem = st.n["blend"][s, MEM] / ua.cap[s, MEM] * 100
+    over = max(cpu - cfg.cpu_threshold, mem - cfg.mem_threshold)
+    if ua.maintenance[s]:
+        return "maintenance", "critical"
+    if bd.get("anti_affinity", {}).get("gain", 0) > 0:
+        return "anti-affinity", "high"
+    if bd.get("affinity", {}).get("gain", 0) > 0.5 * gain:
+        return "affinity", "medium"
+    if over > 0:
+        off1 = min(cfg.cpu_threshold_offset_1, cfg.mem_threshold_offset_1)
+        off2 = min(cfg.cpu_threshold_offset_2, cfg.mem_threshold_offset_2)
+        return "overload", "critical" if over > off2 else "high" if over > off1 else "medium"
+    return "balance", "medium" if gain >= 3 * cfg.min_score_improvement else "low"
+
+
+def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None) -> Plan:
+    """Plan migrations. ``max_moves`` overrides ``cfg.max_moves`` (0 = unlimited)."""
+    t0 = time.perf_counter()
+    ua, unit_of = group_units(arrays)
+    budget = cfg.max_moves if max_moves is None else int(max_moves)
+    res = search(ua, cfg, budget, clock=time.perf_counter)
+    t1 = time.perf_counter()
+    moves = [(u, int(res.state.cur[u])) for u in res.order]
+    ordered, dropped = execution_order(ua, cfg, moves)
+    t2 = time.perf_counter()
+
+    st, sc = State(ua), Scorer(cfg)
+    before = _node_stats(st)
+    recs: list[Recommendation] = []
+    total_gain = 0.0
+    # static terms don't depend on the state: one window for all moving units
+    mu = np.array([u for u, _ in ordered], dtype=np.int64)
+    static_bd = sc.breakdown(View(st, mu, np.arange(ua.n_nodes)), dynamic=False) if len(mu) else {}
+    names = [t.name for t, _, _ in sc.penalties]
+    for step, (u, t) in enumerate(ordered):
+        s = int(st.cur[u])
+        v = View(st, np.array([u]), np.array([s, t]))
+        dyn = sc.breakdown(v, dynamic=True)
+        raw = {k: dyn[k] if k in dyn else static_bd[k][step:step + 1, [s, t]] for k in names}
+        bd = {k: {"source": round(float(x[0, 0]), 3), "target": round(float(x[0, 1]), 3),
+                  "gain": round(float(x[0, 0] - x[0, 1]), 3)} for k, x in raw.items()}
+        gain = float(sum(x[0, 0] - x[0, 1] for x in raw.values()))
+        suit = float(suitability(v, raw, np.ones((1, 2), dtype=bool))[0, 1])  # the step is allowed (ordering)
+        reason, prio = _classify(ua, cfg, st, u, s, gain, bd)
+        pre = {"source_cpu_pct": st.n["blend"][s, CPU] / ua.cap[s, CPU] * 100,
+               "source_mem_pct": st.n["blend"][s, MEM] / ua.cap[s, MEM] * 100,
+               "target_cpu_pct": st.n["blend"][t, CPU] / ua.cap[t, CPU] * 100,
+               "target_mem_pct": st.n["blend"][t, MEM] / ua.cap[t, MEM] * 100}
+        st.apply(u, t)
+        total_gain += gain
+        pred = {k + "_before": round(float(x), 2) for k, x in pre.items()}
+        pred.update({"source_cpu_pct": st.n["blend"][s, CPU] / ua.cap[s, CPU] * 100,
+                     "source_mem_pct": st.n["blend"][s, MEM] / ua.cap[s, MEM] * 100,
+                     "target_cpu_pct": st.n["blend"][t, CPU] / ua.cap[t, CPU] * 100,
+                     "target_mem_pct": st.n["blend"][t, MEM] / ua.cap[t, MEM] * 100})
+        pred = {k: round(float(x), 2) for k, x in pred.items()}
+        members = ua.members[u] if ua.members is not None else np.array([u])
+        lead_vmid = int(ua.vmids[u])
+        for gi in sorted(members, key=lambda i: arrays.vmids[i] != lead_vmid):
+            b = float(arrays.copy_bytes[gi])
+            secs = float(migration_seconds(b, cfg.migration_bandwidth))
+            ct_run = bool(arrays.ct_running[gi])
+            tgt_peak = max(pred["target_cpu_pct"], pred["target_mem_pct"]) / 100.0
+            risk = min(1.0, 0.05 + 0.35 * min(1.0, secs / 600.0) + 0.25 * ct_run
+                       + 0.35 * min(1.0, max(0.0, tgt_peak - 0.8) / 0.2))
+            is_lead = int(arrays.vmids[gi]) == lead_vmid
+            g_here = gain if is_lead else 0.0
+            if reason == "maintenance":
+                conf = 95.0
+            else:
+                conf = 100.0 * (1.0 - math.exp(-max(gain, 0.0) / (2.0 * cfg.min_score_improvement + 10.0)))
+                conf *= (1.0 if arrays.has_history[gi] else 0.85) * (1.0 - 0.5 * risk)
+            recs.append(Recommendation(
+                vmid=int(arrays.vmids[gi]), name=arrays.names[gi],
+                type="CT" if arrays.types[gi] == "lxc" else "VM",
+                source_node=ua.node_names[s], target_node=ua.node_names[t],
+                reason=reason if is_lead else "companion", priority=prio,
+                score_improvement=round(g_here, 3), confidence_score=int(round(max(0.0, min(100.0, conf)))),
+                risk_score=round(risk, 2), suitability=round(suit, 1), predicted=pred,
+                migration={"bytes": int(b), "gib": round(b / GIB, 3), "seconds": round(secs, 1)},
+                breakdown=bd if is_lead else {}, order=len(recs) + 1,
+                companion_of=None if is_lead else lead_vmid,
+                ha_managed=bool(arrays.ha_managed[gi]), guest_type=arrays.types[gi],
+            ))
+    after = _node_stats(st)
+
+    moved_units = {u for u, _ in ordered}
+    conflicts = [{"vmid": int(ua.vmids[u]), "target_node": ua.node_names[t], "type": "no_safe_order",
+                  "detail": f"dropped: blocked by {', '.join(f) or 'filters'} at every step"} for u, t, f in dropped]
+    skipped = _skipped(arrays, ua, unit_of, res, moved_units, {u for u, _, _ in dropped}, cfg)
+    t3 = time.perf_counter()
+    timing = {k: round(v, 2) for k, v in res.timing_ms.items()}
+    timing.update({"order": round((t2 - t1) * 1e3, 2), "records": round((t3 - t2) * 1e3, 2),
+                   "total": round((t3 - t0) * 1e3, 2)})
+    impact = {"before": before, "after": after, "score_improvement": round(total_gain, 3),
+              "moves": len(recs), "gib_moved": round(sum(r.migration["gib"] for r in recs), 3)}
+    stats = {"guests": arrays.n_guests, "nodes": arrays.n_nodes, "units": ua.n_guests,
+             "iterations": res.iterations, "swaps": res.swaps, "budget": budget}
+    return Plan(recs, skipped, impact, conflicts, timing, stats)
+
+
+def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg) -> list[tuple[int, str, str]]:
+    U = ua.n_guests
+    moved = np.zeros(U, dtype=bool)
+    moved[list(moved_units)] = True
+    dropped = np.zeros(U, dtype=bool)
+    dropped[list(dropped_units)] = True
+    gain = res.best_gain
+    ureason = np.where(ua.skip != "", "companion_not_movable",
+                       np.where(dropped, "conflict",
+                                np.where(~np.isfinite(res.best_val), "no_target_fits",
+                                         np.where(res.budget_blocked, "max_moves_reached",
+                                                  "insufficient_improvement")))).astype(object)
+    reason = np.where(arrays.skip != "", arrays.skip, ureason[unit_of])
+    keep = np.flatnonzero(~moved[unit_of])
+    m = cfg.min_score_improvement
+    detail = {
+        "insufficient_improvement": lambda u: f"best move gains {gain[u]:.1f} points < min_score_improvement {m:g}",
+        "max_moves_reached": lambda u: f"would gain {gain[u]:.1f} points but the move budget is spent",
+        "no_target_fits": lambda u: "no other node passes the hard filters",
+        "conflict": lambda u: "no execution order keeps every node within limits",
+        "companion_not_movable": lambda u: f"affinity companion {int(ua.vmids[u])} is {ua.skip[u]}",
+    }
+    vm = arrays.vmids.tolist()
+    uo = unit_of.tolist()
+    rs = reason.tolist()
+    return [(vm[gi], rs[gi], detail[rs[gi]](uo[gi]) if rs[gi] in detail else f"{rs[gi]} guests are never moved")
+            for gi in keep.tolist()]

@@ -1,0 +1,193 @@
+"""Mutable planning state over ClusterArrays, and the View terms evaluate on.
+
+:class:`State` holds node loads per kind ``(N, R)``, the current placement ``(G,)`` (``-1`` = a
+hypothetical guest that is on no node and counted nowhere) and per-group node counts. ``apply(u, t)``
+moves row ``u`` in O(R + K) and never rebuilds anything.
+
+:class:`View` is a rows x cols window (``(m, c)``) on a state: the load of node ``cols[j]`` *with* row
+``rows[i]`` on it (``after``) and *without* it (``before``). For a column that is the row's current node,
+``after`` is the current load and ``before`` the load minus the row; for other columns ``after`` adds the
+row. A node-state penalty ``h`` then costs ``h(after) - h(before)``: exactly what the row adds to the
+cluster total on that node, so the gain of a move is ``score[g, src] - score[g, t]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import KINDS, ClusterArrays
+
+
+class State:
+    def __init__(self, arrays: ClusterArrays):
+        a = self.a = arrays
+        self.n = {k: v.copy() for k, v in a.n.items()}
+        self._gcols: dict = {}
+        self.cur = a.placement.copy()
+        self.orig = a.placement.copy()
+        N = a.n_nodes
+        placed = self.cur >= 0
+        self.anti_count = self._counts(a.anti, placed, N)  # (Ka, N)
+        self.aff_count = self._counts(a.aff, placed, N)  # (Kp, N)
+        self.aff_tot = a.aff[placed].sum(axis=0)  # (Kp,)
+        live = a.online if a.online.any() else np.ones(N, dtype=bool)
+        self.cap_mean = a.cap[live].mean(axis=0)  # (R,)
+        total = self.n["now"][live, 5].sum()
+        self.count_mean = total / max(int(live.sum()), 1)
+
+    def gcol(self, kind: str, r: int) -> np.ndarray:
+        """(G,) contiguous copy of guest demand column ``(kind, r)`` (cached)."""
+        key = (kind, r)
+        col = self._gcols.get(key)
+        if col is None:
+            col = self._gcols[key] = np.ascontiguousarray(self.a.g[kind][:, r])
+        return col
+
+    def sorted_demand(self, kind: str, r: int) -> tuple[np.ndarray, np.ndarray]:
+        """(order, sorted values) of guest demand column ``(kind, r)`` (cached; demand never changes)."""
+        key = ("sorted", kind, r)
+        hit = self._gcols.get(key)
+        if hit is None:
+            col = self.gcol(kind, r)
+            order = np.argsort(col, kind="stable")
+            hit = self._gcols[key] = (order, col[order])
+        return hit
+
+    def _counts(self, member: np.ndarray, placed: np.ndarray, N: int) -> np.ndarray:
+        out = np.zeros((member.shape[1], N))
+        if member.shape[1]:
+            onehot = np.zeros((len(self.cur), N))
+            onehot[np.flatnonzero(placed), self.cur[placed]] = 1.0
+            out = member.T @ onehot
+        return out
+
+    def apply(self, u: int, t: int) -> int:
+        """Move row ``u`` to node ``t``; returns the node it left."""
+        s = int(self.cur[u])
+        if s == t:
+            return s
+        for k in KINDS:
+            d = self.a.g[k][u]
+            self.n[k][s] -= d
+            self.n[k][t] += d
+        if self.a.anti.shape[1]:
+            self.anti_count[:, s] -= self.a.anti[u]
+            self.anti_count[:, t] += self.a.anti[u]
+        if self.a.aff.shape[1]:
+            self.aff_count[:, s] -= self.a.aff[u]
+            self.aff_count[:, t] += self.a.aff[u]
+        self.cur[u] = t
+        return s
+
+
+class View:
+    """Window ``rows x cols`` of a state. Penalty arrays are ``(m, c)`` with m = len(rows), c = len(cols)."""
+
+    def __init__(self, state: State, rows: np.ndarray, cols: np.ndarray):
+        self.state, self.a = state, state.a
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.cols = np.asarray(cols, dtype=np.int64)
+        self.full_rows = len(self.rows) == len(state.cur) and (
+            len(self.rows) == 0 or (self.rows[0] == 0 and self.rows[-1] == len(self.rows) - 1))
+        self.on = state.cur[self.rows][:, None] == self.cols[None, :]  # (m, c): the row's own node
+        self.on_i, self.on_j = np.nonzero(self.on)
+        self._cache: dict = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.on.shape
+
+    def demand(self, kind: str, r: int) -> np.ndarray:
+        """(m,) row demand (contiguous)."""
+        col = self.state.gcol(kind, r)
+        return col if self.full_rows else col[self.rows]
+
+    def load(self, kind: str, r: int) -> np.ndarray:
+        """(c,) current node load."""
+        return self.state.n[kind][self.cols, r]
+
+    def cap(self, r: int) -> np.ndarray:
+        """(c,) node capacity."""
+        return self.a.cap[self.cols, r]
+
+    def util_added(self, kind: str, r: int) -> np.ndarray:
+        """(m, c) utilisation of node ``cols[j]`` with row ``rows[i]`` added (off-node cells are the move)."""
+        key = (kind, r)
+        if key not in self._cache:
+            self._cache[key] = (self.load(kind, r)[None, :] + self.demand(kind, r)[:, None]) / self.cap(r)[None, :]
+        return self._cache[key]
+
+    def marginal(self, h, kind: str, r: int, zero_below: float | None = None) -> np.ndarray:
+        """``h(with the row) - h(without it)`` per cell, ``(m, c)``.
+
+        ``h(u, cols)`` is a node-state curve of utilisation ``u`` (fraction) on nodes ``cols`` (an index
+        array broadcastable against ``u``). Off-node cells: ``h(L + d) - h(L)``; the row's own node:
+        ``h(L) - h(L - d)``. ``zero_below``: a utilisation under which ``h`` is known to be 0.
+        """
+        L, C, cols = self.load(kind, r), self.cap(r), self.cols
+        d = self.demand(kind, r)
+        if zero_below is not None and len(L) and len(d):
+            if float(((L + float(np.abs(d).max())) / C).max()) <= zero_below:
+                return np.zeros(self.shape)
+        hL = h(L / C, cols)
+        if len(cols) <= 8:  # few columns: one contiguous 1-D pass per column
+            out = np.empty(self.shape)
+            for j in range(len(cols)):
+                out[:, j] = h((L[j] + d) / C[j], cols[j]) - hL[j]
+        else:
+            out = h(self.util_added(kind, r), cols[None, :]) - hL[None, :]
+        self._fix_own(out, h, L, C, cols, d, hL)
+        return out
+
+    def _fix_own(self, out, h, L, C, cols, d, hL) -> None:
+        if len(self.on_i):
+            i, j = self.on_i, self.on_j
+            out[i, j] = hL[j] - h((L[j] - d[i]) / C[j], cols[j])
+
+    def step_marginal(self, levels: list[tuple[float, float]], kind: str, r: int, prop: float = 0.0,
+                      prop_from: float = 0.0) -> np.ndarray:
+        """:meth:`marginal` of ``h(u) = tiers(100 u, levels) + prop * max(100 u - prop_from, 0)``.
+
+        A step only changes where ``L + d`` crosses a threshold above ``L``, so per column only the rows
+        with a large enough demand are evaluated (demand sorted once per state).
+        """
+        levels = sorted(levels)
+        thr = np.array([t for t, _ in levels]) / 100.0
+        pen = np.array([0.0] + [p for _, p in levels])
+
+        def h(u, _cols=None):
+            out = pen[np.searchsorted(thr, u, side="left")]
+            if prop:
+                out = out + prop * np.maximum(u * 100.0 - prop_from, 0.0)
+            return out
+
+        L, C, cols = self.load(kind, r), self.cap(r), self.cols
+        d = self.demand(kind, r)
+        out = np.zeros(self.shape)
+        if not len(d) or not len(L):
+            return out
+        lo = min(thr[0] if len(thr) else np.inf, prop_from / 100.0 if prop else np.inf)
+        if float(((L + float(np.abs(d).max())) / C).max()) <= lo:
+            return out
+        u = L / C
+        hL = h(u)
+        if self.full_rows:
+            order, dsorted = self.state.sorted_demand(kind, r)
+        else:
+            order = np.argsort(d, kind="stable")
+            dsorted = d[order]
+        for j in range(len(cols)):
+            k = int(np.searchsorted(thr, u[j], side="left"))
+            nxt = thr[k] if k < len(thr) else np.inf
+            if prop:
+                nxt = min(nxt, max(prop_from / 100.0, u[j]))
+            if not np.isfinite(nxt):
+                continue
+            # rows with (L + d) / C > nxt; with prop active above L every row counts (d > 0)
+            start = int(np.searchsorted(dsorted, nxt * C[j] - L[j], side="right"))
+            if start >= len(d):
+                continue
+            act = order[start:]
+            out[act, j] = h((L[j] + d[act]) / C[j]) - hL[j]
+        self._fix_own(out, h, L, C, cols, d, hL)
+        return out

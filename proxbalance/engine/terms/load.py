@@ -1,0 +1,149 @@
+"""Node-load penalties. Each is a node-state curve ``h(utilisation)`` charged as ``h(after) - h(before)``.
+
+All return ``(n_rows, n_cols)`` points. Utilisation is a fraction of node capacity; thresholds in the
+config are percent.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..arrays import CFG, CNT, CPU, IOW, MEM, NET
+from . import increasing, register
+
+
+def _tier3(prefix: str, over: str, high: str, extreme: str, res: int, kind: str, doc: str, prop: str | None = None):
+    thr, o1, o2 = f"{prefix}_threshold", f"{prefix}_threshold_offset_1", f"{prefix}_threshold_offset_2"
+    keys = (thr, o1, o2, over, high, extreme) + ((prop,) if prop else ())
+
+    def fn(v, a):
+        t = a[thr]
+        levels = [(t, a[over]), (t + a[o1], a[high]), (t + a[o2], a[extreme])]
+        return v.step_marginal(levels, kind, res, prop=a[prop] if prop else 0.0, prop_from=t)
+
+    fn.__doc__ = doc
+    return keys, fn, increasing(o1, o2)
+
+
+for _name, _args in {
+    "cpu_load": ("cpu", "cpu_high_penalty", "cpu_very_high_penalty", "cpu_extreme_penalty", CPU, "now",
+                 "Current CPU of the node with the guest above the threshold tiers."),
+    "mem_load": ("mem", "mem_high_penalty", "mem_very_high_penalty", "mem_extreme_penalty", MEM, "now",
+                 "Current memory of the node with the guest above the threshold tiers."),
+    "predicted_cpu": ("cpu", "predicted_cpu_over_penalty", "predicted_cpu_high_penalty",
+                      "predicted_cpu_extreme_penalty", CPU, "blend",
+                      "Predicted (blended) CPU after the move: tiers plus a proportional part.",
+                      "cpu_overload_penalty_per_pct"),
+    "predicted_mem": ("mem", "predicted_mem_over_penalty", "predicted_mem_high_penalty",
+                      "predicted_mem_extreme_penalty", MEM, "blend",
+                      "Predicted (blended) memory after the move: tiers plus a proportional part.",
+                      "mem_overload_penalty_per_pct"),
+    "iowait": ("iowait", "iowait_high_penalty", "iowait_very_high_penalty", "iowait_extreme_penalty", IOW,
+               "blend", "Predicted node iowait (node iowait + the guest's disk traffic) above the tiers."),
+}.items():
+    _keys, _fn, _check = _tier3(*_args)
+    register(_name, "penalty", "load", _keys, help=_args[6], check=_check)(_fn)
+
+
+def _sustained(prefix: str, res: int):
+    keys = ("sustained_high_pct", "sustained_very_high_pct", "sustained_critical_pct",
+            f"{prefix}_sustained_high", f"{prefix}_sustained_very_high", f"{prefix}_sustained_critical")
+
+    def fn(v, a):
+        levels = [(a[keys[i]], a[keys[i + 3]]) for i in range(3)]
+        return v.step_marginal(levels, "avg7", res)
+
+    return keys, fn
+
+
+for _p, _r in (("cpu", CPU), ("mem", MEM)):
+    _keys, _fn = _sustained(_p, _r)
+    register(f"sustained_{_p}", "penalty", "load", _keys,
+             help=f"7-day average {_p} of the node with the guest above the sustained tiers.",
+             check=increasing(*_keys[:3]))(_fn)
+
+SPIKE_PCTS = {"cpu": (70.0, 80.0, 90.0, 95.0), "mem": (75.0, 85.0, 90.0, 95.0)}
+
+
+def _spikes(prefix: str, res: int):
+    keys = tuple(f"{prefix}_spike_{s}" for s in ("moderate", "high", "very_high", "extreme"))
+
+    def fn(v, a):
+        levels = list(zip(SPIKE_PCTS[prefix], (a[k] for k in keys), strict=True))
+        return v.step_marginal(levels, "max7", res)
+
+    return keys, fn
+
+
+for _p, _r in (("cpu", CPU), ("mem", MEM)):
+    _keys, _fn = _spikes(_p, _r)
+    register(f"spikes_{_p}", "penalty", "load", _keys,
+             help=f"7-day max {_p} (node max + guest max, pessimistic) above {SPIKE_PCTS[_p]} %.")(_fn)
+
+
+def _trend(prefix: str, res: int):
+    keys = (f"{prefix}_trend_rising_penalty", "trend_horizon_days", "trend_rising_pct")
+
+    def fn(v, a):
+        def h(u, cols):  # u: slope as a fraction of capacity per day
+            return np.where(u * a["trend_horizon_days"] * 100.0 > a["trend_rising_pct"], a[keys[0]], 0.0)
+        hz = a["trend_horizon_days"]
+        return v.marginal(h, "slope", res, zero_below=a["trend_rising_pct"] / 100.0 / hz if hz > 0 else None)
+
+    return keys, fn
+
+
+for _p, _r in (("cpu", CPU), ("mem", MEM)):
+    _keys, _fn = _trend(_p, _r)
+    register(f"trend_{_p}", "penalty", "load", _keys,
+             help=f"Node {_p} trend (node slope + guest slope) projected over the horizon rises too much.")(_fn)
+
+
+def _pow(u: np.ndarray, p: float) -> np.ndarray:
+    """u ** p with fast paths for small integer powers."""
+    if p == int(p) and 1 <= p <= 8:
+        out, k = u, int(p)
+        if k >= 2:
+            sq = u * u
+            out = sq
+            for _ in range(k // 2 - 1):
+                out = out * sq
+            if k % 2:
+                out = out * u
+        return out
+    return u**p
+
+
+@register("balance", "penalty", "balance",
+          ("balance_weight", "balance_power", "cpu_balance_weight", "mem_balance_weight", "net_balance_weight"),
+          help="Evenness: sum over nodes of weight * (C_n / mean C) * (2/p) * u^p for cpu, memory, network.")
+def balance(v, a):
+    p = a["balance_power"]
+    out = np.zeros(v.shape)
+    for r, wkey in ((CPU, "cpu_balance_weight"), (MEM, "mem_balance_weight"), (NET, "net_balance_weight")):
+        w = a[wkey]
+        if w == 0:
+            continue
+        size = v.a.cap[:, r] / v.state.cap_mean[r]  # (N,) node size relative to the mean
+
+        def h(u, cols, w=w, size=size):
+            return (w * 2.0 / p) * size[cols] * _pow(np.maximum(u, 0.0), p)
+
+        out += v.marginal(h, "blend", r)
+    return a["balance_weight"] * out
+
+
+@register("guest_count", "penalty", "load", ("guest_count_penalty", "max_guests_per_node"),
+          help="Per guest above max_guests_per_node (0: 1.25 x the cluster mean).")
+def guest_count(v, a):
+    limit = a["max_guests_per_node"] or np.ceil(1.25 * v.state.count_mean)
+    return v.marginal(lambda c, _: a["guest_count_penalty"] * np.maximum(c - limit, 0.0), "now", CNT,
+                      zero_below=float(limit))
+
+
+@register("mem_overcommit", "penalty", "load", ("mem_overcommit_ratio", "mem_overcommit_penalty_per_pct"),
+          help="Configured memory of the node's running guests above ratio x node memory, per %.")
+def mem_overcommit(v, a):
+    lim = a["mem_overcommit_ratio"] * 100.0
+    return v.marginal(lambda u, _: a["mem_overcommit_penalty_per_pct"] * np.maximum(u * 100.0 - lim, 0.0),
+                      "now", CFG, zero_below=lim / 100.0)
