@@ -86,6 +86,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("retention.raw_hours", int, 48, "Hours of raw samples kept.", min=1),
     _s("retention.five_min_days", int, 14, "Days of 5-minute rollups kept.", min=1),
     _s("retention.hourly_days", int, 365, "Days of hourly rollups kept.", min=1),
+    _s("retention.full_snapshots", int, 30, "Newest snapshots that keep their full per-guest detail "
+       "(older ones keep node rows and metadata only; history lives in the sample tables).", min=1, max=100000),
+    _s("collection.config_reads_per_cycle", int, 0, "Most guest configs re-read per cycle because they are due "
+       "(every collection.config_refresh_cycles); changed or new guests are always read. 0 = one per node.",
+       min=0, max=100000),
+    _s("collection.backfill_parallel", int, 8, "Concurrent rrddata calls while backfilling history.",
+       min=1, max=64),
     # Thresholds and scoring
     _s("thresholds.cpu_percent", float, 60.0, "Node CPU % above which a node counts as loaded.", min=1, max=100),
     _s("thresholds.mem_percent", float, 70.0, "Node memory % above which a node counts as loaded.",

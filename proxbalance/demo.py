@@ -44,7 +44,7 @@ def cmd_demo(args) -> int:
     sim.start()
     admin_key = "pb_demo_" + secrets.token_urlsafe(16)
     settings = demo_settings(sim, Path(args.data_dir).resolve(), admin_key)
-    app = create_app(settings)
+    app = create_app(settings, clock=sim.now)  # history and rates on simulated time
     print(f"Simulated Proxmox VE cluster ({args.scenario}, {args.speed:g}x): {sim.url}/api2/json", flush=True)
     print(f"Dashboard: http://127.0.0.1:{args.port}/   API docs: http://127.0.0.1:{args.port}/api/docs")
     print(f"Admin API key (this run only): {admin_key}", flush=True)

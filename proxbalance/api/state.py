@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +20,8 @@ class AppState:
     store: Store
     ratelimiter: RateLimiter
     cache: dict[str, Any] = field(default_factory=dict)  # small per-process caches (health probe, ...)
+    #: Unix seconds "now" for collections and data ages; the demo passes the simulator's clock
+    clock: Callable[[], float] = time.time
 
 
 def state() -> AppState:

@@ -1,0 +1,116 @@
+"""Usage history: raw samples in, 24 h / 7 d blends out (one query per entity kind).
+
+Guest rows are compact integers (see store/schema.py): cpu in millicores, mem in KiB, disk and net in
+bytes/s. Node rows are floats: cpu in cores, mem in bytes, iowait as a fraction, net in bytes/s.
+
+Reading stitches three resolutions without double counting, using the rollup markers kept in
+``collector_state``: hourly rows before ``rollup_1h_until``, 5-minute rows up to ``rollup_5m_until``, raw
+rows after it. Rollup rows carry ``n`` (raw samples in the bucket) so averages stay sample-weighted, and
+backfilled rrddata points carry the number of minutes they cover.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, func, select, text
+
+from proxbalance.model import UsageHistory, UsageStats
+from proxbalance.store.inventory import get_state
+from proxbalance.store.schema import guest_raw, node_raw
+
+DAY = 86400
+GUEST_METRICS = ("cpu", "mem", "disk", "net")
+NODE_METRICS = ("cpu", "mem", "iowait", "net")
+#: stored integer -> model unit (cores, bytes, bytes/s)
+GUEST_SCALE = {"cpu": 1 / 1000, "mem": 1024.0, "disk": 1.0, "net": 1.0}
+
+
+def guest_sample(t: int, vmid: int, cpu_cores: float, mem_bytes: float, disk_bps: float, net_bps: float) -> dict:
+    """One ``guest_raw`` row from model units."""
+    return {"t": int(t), "vmid": int(vmid), "cpu": round(cpu_cores * 1000), "mem": round(mem_bytes / 1024),
+            "disk": round(max(0.0, disk_bps)), "net": round(max(0.0, net_bps))}
+
+
+def node_sample(t: int, node: str, cpu_cores: float, mem_bytes: float, iowait: float, net_bps: float) -> dict:
+    return {"t": int(t), "node": node, "cpu": float(cpu_cores), "mem": float(mem_bytes), "iowait": float(iowait),
+            "net": float(net_bps)}
+
+
+def insert_raw(conn: Connection, node_rows: list[dict], guest_rows: list[dict]) -> None:
+    """Append one cycle's samples (rows from :func:`node_sample` / :func:`guest_sample`)."""
+    if node_rows:
+        conn.execute(node_raw.insert(), node_rows)
+    if guest_rows:
+        conn.execute(guest_raw.insert(), sorted(guest_rows, key=lambda r: r["vmid"]))
+
+
+def insert_rollup_rows(conn: Connection, table: Table, rows: Iterable[dict]) -> int:
+    """Insert rollup rows as they are (backfill and the storage benchmark); return how many."""
+    batch = list(rows)
+    if batch:
+        conn.execute(table.insert(), batch)
+    return len(batch)
+
+
+def existing_times(conn: Connection, table: Table, lo: int, hi: int) -> set[int]:
+    """Bucket/sample times present in ``table`` within [lo, hi)."""
+    return {r[0] for r in conn.execute(select(table.c.t).where(table.c.t >= lo, table.c.t < hi).distinct())}
+
+
+def last_sample_time(conn: Connection) -> int | None:
+    """Newest raw sample time (Unix s) of nodes or guests, None when there is none."""
+    times = [conn.execute(select(func.max(tb.c.t))).scalar() for tb in (node_raw, guest_raw)]
+    return max((x for x in times if x is not None), default=None)
+
+
+def _union_sql(prefix: str, key: str, metrics: tuple[str, ...]) -> str:
+    cols = ", ".join(f"{m}, {m}_max" for m in metrics)
+    raw_cols = ", ".join(f"{m}, {m} AS {m}_max" for m in metrics)
+    # rollup rows stand at their bucket's centre, so slopes are not biased by the bucket width
+    return (f"SELECT {key} AS k, t + 1800 AS t, n, {cols} FROM {prefix}_1h WHERE t >= :w7 AND t < :m1 "
+            f"UNION ALL SELECT {key} AS k, t + 150 AS t, n, {cols} FROM {prefix}_5m "
+            f"WHERE t >= :w7 AND t >= :m1 AND t < :m5 "
+            f"UNION ALL SELECT {key} AS k, t, 1 AS n, {raw_cols} FROM {prefix}_raw WHERE t >= :w7 AND t >= :m5")
+
+
+def _blend_sql(prefix: str, key: str, metrics: tuple[str, ...]) -> str:
+    parts = ["k", "SUM(CASE WHEN t >= :w1 THEN n END) AS n1", "SUM(n) AS n7",
+             "SUM(n * ((t - :now) / 86400.0)) AS sx", "SUM(n * ((t - :now) / 86400.0) * ((t - :now) / 86400.0)) AS sxx"]
+    for m in metrics:
+        parts += [f"SUM(CASE WHEN t >= :w1 THEN {m} * 1.0 * n END) AS {m}_s1", f"SUM({m} * 1.0 * n) AS {m}_s7",
+                  f"MAX({m}_max) AS {m}_mx", f"SUM({m} * 1.0 * n * ((t - :now) / 86400.0)) AS {m}_sxy"]
+    return f"SELECT {', '.join(parts)} FROM ({_union_sql(prefix, key, metrics)}) AS u GROUP BY k"
+
+
+def _stats(row: Any, metrics: tuple[str, ...], scale: dict[str, float] | None) -> dict[str, UsageStats]:
+    out: dict[str, UsageStats] = {}
+    n1, n7, sx, sxx = row.n1, row.n7, row.sx, row.sxx
+    denom = n7 * sxx - sx * sx
+    for m in metrics:
+        f = (scale or {}).get(m, 1.0)
+        s1, s7, mx, sxy = (getattr(row, f"{m}_{s}") for s in ("s1", "s7", "mx", "sxy"))
+        avg7 = s7 / n7
+        avg1 = s1 / n1 if n1 else avg7
+        slope = (n7 * sxy - sx * s7) / denom if denom > 1e-9 else 0.0
+        out[m] = UsageStats(avg_24h=avg1 * f, avg_7d=avg7 * f, max_7d=float(mx) * f, slope_per_day=slope * f)
+    return out
+
+
+def usage_history(engine: Engine, now: float | None = None) -> UsageHistory:
+    """24 h and 7 d averages, the 7-day max and the least-squares slope per day, for every guest and node.
+
+    Units: cpu in cores, mem in bytes, disk/net in bytes/s, iowait a fraction. Two queries (guests, nodes).
+    """
+    now = time.time() if now is None else now
+    with engine.connect() as conn:
+        m5 = get_state(conn, "rollup_5m_until", 0)
+        m1 = get_state(conn, "rollup_1h_until", 0)
+        params = {"now": now, "w1": now - DAY, "w7": now - 7 * DAY, "m1": m1, "m5": m5}
+        guests = {int(r.k): _stats(r, GUEST_METRICS, GUEST_SCALE)
+                  for r in conn.execute(text(_blend_sql("guest", "vmid", GUEST_METRICS)), params) if r.n7}
+        nodes = {str(r.k): _stats(r, NODE_METRICS, None)
+                 for r in conn.execute(text(_blend_sql("node", "node", NODE_METRICS)), params) if r.n7}
+    return UsageHistory(guests=guests, nodes=nodes)
