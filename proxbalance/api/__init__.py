@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, current_app, g, request, send_from_directory
@@ -23,14 +24,19 @@ from proxbalance.store.audit import record as audit_record
 #: blueprint modules, each exposing ``bp``; an area adds its module here
 BLUEPRINTS = (
     "proxbalance.api.routes_meta",
+    "proxbalance.api.routes_cluster",
     "proxbalance.api.routes_keys",
+    "proxbalance.api.routes_recommendations",
+    "proxbalance.api.routes_penalty",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> Flask:
-    """Build the app. ``settings`` None loads them from the config file and environment."""
+def create_app(settings: Settings | None = None, store: Store | None = None,
+               clock: Callable[[], float] | None = None) -> Flask:
+    """Build the app. ``settings`` None loads them from the config file and environment; ``clock`` (Unix
+    seconds) defaults to the wall clock — the demo passes the simulator's."""
     settings = settings or load_settings()
     store = store or Store.open(settings)
     app = Flask(__name__, static_folder=None)
@@ -38,7 +44,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.extensions["proxbalance"] = AppState(
         settings=settings, store=store,
         ratelimiter=RateLimiter(settings["ratelimit.storage_uri"], settings["ratelimit.read_per_minute"],
-                                settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"]))
+                                settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"]),
+        clock=clock or time.time)
     if settings["server.behind_proxy"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     register_error_handlers(app)
@@ -47,6 +54,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.after_request(_finish)
     for name in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(name).bp)
+    from proxbalance.scheduler import maybe_start  # collection.in_process: APScheduler collection job
+    maybe_start(app)
     if settings["server.serve_web"]:
         _serve_web(app, Path(settings["server.web_dir"]) if settings["server.web_dir"] else WEB_DIR)
     return app

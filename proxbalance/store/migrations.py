@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import schema
+from proxbalance.store import plans, schema
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ def _create(*tables):
 
 MIGRATIONS: list[Migration] = [
     Migration("0001_api_keys_and_audit", _create(schema.api_keys, schema.audit_log)),
+    Migration("0002_collector_snapshots_history", _create(*schema.COLLECTOR_TABLES)),
+    Migration("0003_recommendations", _create(*plans.TABLES)),
 ]
 
 
