@@ -9,10 +9,10 @@ import pytest
 from proxbalance.api import create_app
 from proxbalance.cli import main
 from proxbalance.collector import collect_once
-from proxbalance.config import load_settings
 from proxbalance.sim import SimServer
 from proxbalance.store import Store
 from proxbalance.store.keys import create_key
+from tests.collector.conftest import sim_settings
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,7 @@ def sim():
 
 @pytest.fixture
 def stack(sim, tmp_path):
-    settings = load_settings(env={}, overrides={
-        "proxmox.host": sim.host, "proxmox.port": sim.port, "proxmox.token_id": sim.token_id,
-        "proxmox.token_secret": sim.token_value, "proxmox.ca_file": sim.ca_file,
-        "paths.data_dir": str(tmp_path / "data")})
+    settings = sim_settings(sim, tmp_path / "data", **{"collection.backfill": True})
     store = Store.open(settings)
     collect_once(settings, store, now=sim.now())
     yield settings, store
