@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from importlib import resources
 
-from flask import Blueprint, Response, current_app, send_file
+from flask import Blueprint, Response, current_app, g, send_file
 from sqlalchemy import text
 
 from proxbalance import __version__, metrics
@@ -45,10 +45,12 @@ def _proxmox_status() -> dict:
 
 
 @endpoint(bp, "GET", "/api/health", scope=None, response=HealthResponse,
-          summary="Health of the API and its components (database, Proxmox). Public.")
+          summary="Health of the API and its components (database, Proxmox). Public; details need a key.")
 def health():
     components = {"database": _database_status(), "proxmox": _proxmox_status()}
     healthy = all(c["status"] in ("ok", "not_configured") for c in components.values())
+    if g.get("principal") is None:  # anonymous callers learn the status, not hosts, versions or errors
+        components = {name: {"status": c["status"]} for name, c in components.items()}
     return {"status": "ok" if healthy else "degraded", "version": __version__, "components": components}
 
 

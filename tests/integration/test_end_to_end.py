@@ -64,3 +64,13 @@ def test_recommend_cli_prints_the_plan(stack, tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert out.startswith("2 moves planned") or out.startswith("1 moves planned")
     assert "peak node load" in out
+
+
+def test_health_details_only_for_key_holders(stack):
+    settings, store = stack
+    client = create_app(settings, store).test_client()
+    anonymous = client.get("/api/health").get_json()["components"]["proxmox"]
+    assert anonymous == {"status": "ok"}  # no host, port or version for anonymous callers
+    key = create_key(store.engine, "reader", "read")[1]
+    detailed = client.get("/api/health", headers={"X-API-Key": key}).get_json()["components"]["proxmox"]
+    assert detailed["status"] == "ok" and str(settings["proxmox.port"]) in detailed["detail"]
