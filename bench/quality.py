@@ -134,8 +134,14 @@ def main() -> None:
             mine, ms, _ = ours(a, cfg, args.moves * n // 16)
             results.append({"cluster": f"{n}x{g}", "before": before, "ours": {**stats(a, mine, lim), "plan_ms": ms},
                             "fluid_bound_pct": round(float(load.max()), 2)})
+    shares = [r["share_of_optimal_reduction"] for r in results if r.get("share_of_optimal_reduction") is not None]
+    summary = {"min_share_of_optimal_reduction": min(shares) if shares else None,
+               "nodes_over_mem_limit": sum(r["ours"]["nodes_over_mem_limit"] for r in results),
+               "gib_ours_vs_optimum": [(r["ours"]["gib_moved"], r["optimum"]["gib_moved"]) for r in results
+                                       if "optimum" in r],
+               "target": ">= 0.9 of the optimum's peak reduction, 0 nodes over the memory limit"}
     print(json.dumps({"moves_budget": args.moves, "preset": args.preset, "mem_limit_pct": lim,
-                      "results": results}, indent=2))
+                      "results": results, "summary": summary}, indent=2))
 
 
 if __name__ == "__main__":

@@ -130,6 +130,9 @@ KEYS: tuple[Key, ...] = (
     _k("max_moves", int, 50, 0, 1e6, "moves", "move budget of one plan (0 = unlimited)"),
     _k("local_search", bool, True, unit="", help="improve the greedy plan by swapping planned moves"),
     _k("local_search_rounds", int, 2, 0, 100, "rounds", "passes of the swap search"),
+    _k("peak_search", bool, True, unit="", help="after the greedy, lower the hottest node by relocations, swaps and "
+       "exchanges within the budget; later moves may not exceed the peak reached"),
+    _k("peak_min_step_pct", float, 0.1, 0, 100, "% points", "a peak step must lower the hottest node by at least this"),
     _k("include_stopped", bool, False, unit="", help="also move stopped guests"),
     _k("exclude_ha_managed", bool, False, unit="", help="never move HA-managed guests"),
 )

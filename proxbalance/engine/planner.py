@@ -3,7 +3,8 @@
 Search state, all over units (affinity companions on one node move as one row):
 
 - ``S`` points of unit u on node n (:mod:`score`), ``F`` filters pass; both stored node-major ``(N, U)``.
-- ``best_val``/``best_col`` ``(U,)``: cheapest allowed node other than the current one.
+- ``M`` = ``S`` where a move is allowed (and, after the peak phase, keeps the target under the peak cap), else inf;
+  ``best_val`` ``(U,)`` its column minimum; the best node itself is looked up only for the chosen unit.
 
 A move of u from s to t changes node loads and group counts of s and t only, and every term depends on a
 cell's own node only, so exactly columns s and t of ``S`` and ``F`` change: re-scoring is ``O(U)`` per move
@@ -16,12 +17,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .arrays import ClusterArrays
+from .arrays import CPU, MEM, ClusterArrays
 from .config import PenaltyConfig
+from .peak import peak_phase
 from .score import Scorer
 from .state import State, View
 
 EPS = 1e-9
+
+
+def _sum(parts, shape) -> np.ndarray:
+    out = np.zeros(shape)
+    for x in parts:
+        out += x
+    return out
 
 
 @dataclass
@@ -32,9 +41,12 @@ class SearchResult:
     best_val: np.ndarray
     best_gain: np.ndarray  # (U,) best remaining gain per unit at the end
     budget_blocked: np.ndarray  # (U,) bool: would gain enough but the budget is spent
+    peak_blocked: np.ndarray  # (U,) bool: would gain enough but would push a node above the peak cap
+    peak_cap: float | None
     iterations: int = 0
     swaps: int = 0
     timing_ms: dict = field(default_factory=dict)
+    peak_steps: int = 0
 
 
 class Search:
@@ -46,55 +58,80 @@ class Search:
         self.rows, self.cols = np.arange(U), np.arange(N)
         v = View(self.st, self.rows, self.cols)
         # stored node-major, (N, U): a move rewrites two contiguous rows
-        self.static = np.ascontiguousarray(self.sc.total(v, dynamic=False).T)
+        sbd = self.sc.breakdown(v, dynamic=False)
+        self.static = np.ascontiguousarray(_sum(sbd.values(), v.shape).T)
+        self.place_static = np.ascontiguousarray(
+            _sum((x for k, x in sbd.items() if self.sc.family[k] == "placement"), v.shape).T)
+        self.cost_static = np.ascontiguousarray(
+            _sum((x for k, x in sbd.items() if self.sc.family[k] == "cost"), v.shape).T)
         self.static_ok = np.ascontiguousarray(self.sc.allowed(v, dynamic=False).T)
         self.S = self.static + self.sc.total(v, dynamic=True).T
         self.F = self.static_ok & self.sc.allowed(v, dynamic=True).T
         self.movable = ua.skip == ""
         self.required = self.movable & ua.maintenance[self.st.cur]
         self.min_gain = max(cfg.min_score_improvement, EPS)
+        self.peak_cap: float | None = None  # after the peak phase: no move may push a node above this
+        self.d2 = np.ascontiguousarray(ua.g["blend"][:, [CPU, MEM]])
         # M: S where a move is allowed (filters pass, not the own node), +inf elsewhere; rows that can't
         # move at all are +inf throughout
-        self.M = np.where(self.F & ~v.on.T & self.movable[None, :], self.S, np.inf)
-        self.best_val = np.empty(U)
-        self.best_col = np.empty(U, dtype=np.int64)
-        self._rows_best(self.rows)
+        self.M = self._mask(self.cols, self.S, self.F)
+        self.best_val = self.M.min(axis=0) if N else np.full(U, np.inf)
         self.S_src = self.S[self.st.cur, self.rows]  # (U,) score on the current node
         self.order: list[int] = []
         self.gains: dict[int, float] = {}
 
     # -- incremental bookkeeping ------------------------------------------------------------------
-    def _rows_best(self, rows: np.ndarray) -> None:
-        if not len(rows):
-            return
-        if len(rows) * 4 > len(self.rows):
-            bc = np.argmin(self.M, axis=0)
-            self.best_col[:] = bc
-            self.best_val[:] = self.M[bc, self.rows]
-            return
-        sub = self.M[:, rows]
-        bc = np.argmin(sub, axis=0)
-        self.best_col[rows] = bc
-        self.best_val[rows] = sub[bc, np.arange(len(rows))]
+    def _mask(self, cols: np.ndarray, Sc: np.ndarray, Fc: np.ndarray) -> np.ndarray:
+        ok = Fc & (self.st.cur[None, :] != cols[:, None]) & self.movable[None, :]
+        if self.peak_cap is not None:
+            L = self.st.n["blend"][cols][:, [CPU, MEM]]
+            C = self.a.cap[cols][:, [CPU, MEM]]
+            for r in range(2):
+                ok &= (L[:, r, None] + self.d2[None, :, r]) <= self.peak_cap * C[:, r, None]
+        return np.where(ok, Sc, np.inf)
+
+    def set_peak_cap(self, cap: float | None) -> None:
+        self.peak_cap = cap
+        self.M = self._mask(self.cols, self.S, self.F)
+        self.best_val = self.M.min(axis=0)
+
+    def under_cap(self, u: int, t: int) -> bool:
+        """Would node t stay at or under the peak cap with unit u added (True without a cap)?"""
+        if self.peak_cap is None:
+            return True
+        return bool(((self.st.n["blend"][t, [CPU, MEM]] + self.d2[u]) <= self.peak_cap * self.a.cap[t, [CPU, MEM]]).all())
+
+    def best_target(self, u: int) -> int:
+        return int(np.argmin(self.M[:, u]))
+
+    def partial(self, rows: np.ndarray, family: str) -> np.ndarray:
+        """(m, N) dynamic points of one term family for some rows on every node."""
+        v = View(self.st, rows, self.cols)
+        return _sum((t.fn(v, a) * w for t, w, a in self.sc.penalties if t.dynamic and t.family == family),
+                    v.shape)
 
     def apply(self, u: int, t: int) -> None:
         s = self.st.apply(u, t)
+        if s == t:
+            return
         cols = np.array([s, t])
         v = View(self.st, self.rows, cols)
         Sc = self.static[cols] + self.sc.total(v, dynamic=True).T  # (2, U)
         Fc = self.static_ok[cols] & self.sc.allowed(v, dynamic=True).T
+        old = self.M[cols]
         self.S[cols] = Sc
         self.F[cols] = Fc
-        Mc = np.where(Fc & ~v.on.T & self.movable[None, :], Sc, np.inf)  # (2, U)
+        Mc = self._mask(cols, Sc, Fc)
         self.M[cols] = Mc
-        stale = (self.best_col == s) | (self.best_col == t)
-        stale[u] = True
-        k = (Mc[1] < Mc[0]).astype(np.int64)
-        mv = np.minimum(Mc[0], Mc[1])
-        better = (mv < self.best_val) & ~stale
-        self.best_val[better] = mv[better]
-        self.best_col[better] = cols[k[better]]
-        self._rows_best(np.flatnonzero(stale))
+        # rows whose best was on s or t and got worse there need a full minimum; the rest only improve
+        bv = self.best_val
+        stale = ((bv == old[0]) & (Mc[0] > old[0])) | ((bv == old[1]) & (Mc[1] > old[1]))
+        np.minimum(bv, np.minimum(Mc[0], Mc[1]), out=bv)
+        rows = np.flatnonzero(stale)
+        if len(rows) * 8 > len(bv):
+            self.best_val = self.M.min(axis=0)
+        elif len(rows):
+            bv[rows] = self.M[:, rows].min(axis=0)
         here = np.flatnonzero((self.st.cur == s) | (self.st.cur == t))
         self.S_src[here] = self.S[self.st.cur[here], here]
         if u in self.order:
@@ -103,6 +140,31 @@ class Search:
             self.gains.pop(u, None)
         else:
             self.order.append(u)
+
+    def apply_many(self, moves: list[tuple[int, int]]) -> None:
+        """Apply several moves, then re-score every touched column once (cheaper than one apply each)."""
+        touched = set()
+        for u, t in moves:
+            s = self.st.apply(u, t)
+            if s == t:
+                continue
+            touched.update((s, t))
+            if u in self.order:
+                self.order.remove(u)
+            if t != self.st.orig[u]:
+                self.order.append(u)
+            else:
+                self.gains.pop(u, None)
+        if not touched:
+            return
+        cols = np.array(sorted(touched))
+        v = View(self.st, self.rows, cols)
+        Sc = self.static[cols] + self.sc.total(v, dynamic=True).T
+        Fc = self.static_ok[cols] & self.sc.allowed(v, dynamic=True).T
+        self.S[cols], self.F[cols] = Sc, Fc
+        self.M[cols] = self._mask(cols, Sc, Fc)
+        self.best_val = self.M.min(axis=0)
+        self.S_src = self.S[self.st.cur, self.rows]
 
     def gain(self) -> np.ndarray:
         """(U,) best gain of each unit now (``-inf`` when it can't move)."""
@@ -119,19 +181,21 @@ class Search:
         return g
 
     # -- search -----------------------------------------------------------------------------------
-    def greedy(self, max_iter: int) -> int:
+    def greedy(self, max_iter: int, required_only: bool = False) -> int:
         it = 0
         while it < max_iter:
             g = self.gain()
             req = self.required & (self.a.maintenance[self.st.cur]) & np.isfinite(g)
             if req.any():  # evacuation first, whatever it costs and regardless of the budget
                 u = int(np.flatnonzero(req)[np.argmax(g[req])])
+            elif required_only:
+                break
             else:
                 c = self.candidates(g)
                 u = int(np.argmax(c))
                 if not c[u] >= self.min_gain:
                     break
-            t = int(self.best_col[u])
+            t = self.best_target(u)
             self.gains[u] = self.gains.get(u, 0.0) + float(g[u])
             self.apply(u, t)
             it += 1
@@ -148,7 +212,7 @@ class Search:
             if u not in self.gains or self.required[u]:
                 continue
             home, there = int(self.st.orig[u]), int(self.st.cur[u])
-            if not self.F[home, u]:
+            if not self.F[home, u] or not self.under_cap(u, home):
                 continue
             back = float(self.S[there, u] - self.S[home, u])
             est = self.gain()
@@ -162,7 +226,7 @@ class Search:
             w = int(np.argmax(g))
             if np.isfinite(g[w]) and back + g[w] > self.min_gain * 0.1 + EPS and g[w] >= self.min_gain:
                 self.gains[w] = self.gains.get(w, 0.0) + float(g[w])
-                self.apply(w, int(self.best_col[w]))
+                self.apply(w, self.best_target(w))
                 swaps += 1
             else:
                 self.apply(u, there)
@@ -179,8 +243,14 @@ def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None) -> Se
     s = Search(ua, cfg, budget)
     t1 = tick()
     max_iter = 10 * ua.n_guests + 100
-    it = s.greedy(max_iter)
+    it = s.greedy(max_iter, required_only=True)  # maintenance evacuations first
+    peak_steps = 0
+    if cfg.peak_search:
+        peak_steps = peak_phase(s, cfg.peak_min_step_pct, 2 * max(budget, 25) + ua.n_nodes)
+        s.set_peak_cap(_peak(s) + EPS)
     t2 = tick()
+    it += s.greedy(max_iter)
+    t3 = tick()
     swaps = 0
     if cfg.local_search:
         for _ in range(cfg.local_search_rounds):
@@ -190,13 +260,29 @@ def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None) -> Se
             it += k_it
             if not k and not k_it:
                 break
-    t3 = tick()
+    if cfg.peak_search:  # recycle small late moves for the peak (exchange steps)
+        peak_steps += peak_phase(s, cfg.peak_min_step_pct, max(budget, 25) + ua.n_nodes, ("pair",))
+        s.set_peak_cap(_peak(s) + EPS)
+    t4 = tick()
+    g_cap = s.gain()
+    cap = s.peak_cap
+    if cap is not None:  # report against the hard filters; the cap becomes its own skip reason
+        s.set_peak_cap(None)
     g = s.gain()
     blocked = np.zeros(ua.n_guests, dtype=bool)
     if budget and s.n_moved() >= budget:
         blocked = (g >= s.min_gain) & (s.st.cur == s.st.orig)
-    return SearchResult(s.st, list(s.order), s.gains, s.best_val.copy(), g, blocked, it, swaps,
-                        {"score": (t1 - t0) * 1e3, "greedy": (t2 - t1) * 1e3, "local_search": (t3 - t2) * 1e3})
+    peak_blocked = (g >= s.min_gain) & ~(g_cap >= s.min_gain) & ~blocked
+    return SearchResult(s.st, list(s.order), s.gains, s.best_val.copy(), g, blocked, peak_blocked, cap, it, swaps,
+                        {"score": (t1 - t0) * 1e3, "peak_search": (t2 - t1) * 1e3, "greedy": (t3 - t2) * 1e3,
+                         "local_search": (t4 - t3) * 1e3}, peak_steps)
+
+
+def _peak(s: Search) -> float:
+    live = s.a.online & ~s.a.maintenance
+    if not live.any():
+        return np.inf
+    return float((s.st.n["blend"][live][:, [CPU, MEM]] / s.a.cap[live][:, [CPU, MEM]]).max())
 
 
 def execution_order(ua: ClusterArrays, cfg: PenaltyConfig, moves: list[tuple[int, int]]):

@@ -17,7 +17,8 @@ from .arrays import CPU, MEM, ClusterArrays
 from .config import PenaltyConfig
 from .planner import execution_order, search
 from .score import Scorer, suitability
-from .state import State, View
+from .state import State
+from .steps import cells, replay
 from .terms.cost import GIB, migration_seconds
 from .units import group_units
 
@@ -94,9 +95,7 @@ def _node_stats(st: State) -> dict:
     }
 
 
-def _classify(ua, cfg, st: State, u: int, s: int, gain: float, bd: dict) -> tuple[str, str]:
-    cpu = st.n["blend"][s, CPU] / ua.cap[s, CPU] * 100
-    mem = st.n["blend"][s, MEM] / ua.cap[s, MEM] * 100
+def _classify(ua, cfg, cpu: float, mem: float, s: int, gain: float, bd: dict) -> tuple[str, str]:
     over = max(cpu - cfg.cpu_threshold, mem - cfg.mem_threshold)
     if ua.maintenance[s]:
         return "maintenance", "critical"
@@ -122,36 +121,35 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     ordered, dropped = execution_order(ua, cfg, moves)
     t2 = time.perf_counter()
 
-    st, sc = State(ua), Scorer(cfg)
-    before = _node_stats(st)
+    sc = Scorer(cfg)
+    before = _node_stats(State(ua))
     recs: list[Recommendation] = []
     total_gain = 0.0
-    # static terms don't depend on the state: one window for all moving units
-    mu = np.array([u for u, _ in ordered], dtype=np.int64)
-    static_bd = sc.breakdown(View(st, mu, np.arange(ua.n_nodes)), dynamic=False) if len(mu) else {}
-    names = [t.name for t, _, _ in sc.penalties]
+    steps = replay(ua, ordered)
+    bd_all, gain_all, gains, suit_all, pct = {}, {}, [], [], {}
+    if ordered:
+        v = steps.view
+        bdw = sc.breakdown(v)
+        raw = {k: cells(x) for k, x in bdw.items()}  # term -> (K, 2) source / target points per step
+        bd_all = {k: np.round(x, 3).tolist() for k, x in raw.items()}
+        gain_all = {k: np.round(x[:, 0] - x[:, 1], 3).tolist() for k, x in raw.items()}
+        gains = sum((x[:, 0] - x[:, 1] for x in raw.values()), np.zeros(len(ordered))).tolist()
+        suit_all = cells(suitability(v, bdw, np.ones(v.shape, dtype=bool)))[:, 1].tolist()  # steps are allowed
+        caps = ua.cap[np.stack([steps.src, steps.dst], 1)]  # (K, 2, R)
+        pct = {w: {kind: (x[:, :, res] / caps[:, :, res] * 100).tolist() for kind, res in (("cpu", CPU), ("mem", MEM))}
+               for w, x in (("before", steps.before["blend"]), ("after", steps.after["blend"]))}
     for step, (u, t) in enumerate(ordered):
-        s = int(st.cur[u])
-        v = View(st, np.array([u]), np.array([s, t]))
-        dyn = sc.breakdown(v, dynamic=True)
-        raw = {k: dyn[k] if k in dyn else static_bd[k][step:step + 1, [s, t]] for k in names}
-        bd = {k: {"source": round(float(x[0, 0]), 3), "target": round(float(x[0, 1]), 3),
-                  "gain": round(float(x[0, 0] - x[0, 1]), 3)} for k, x in raw.items()}
-        gain = float(sum(x[0, 0] - x[0, 1] for x in raw.values()))
-        suit = float(suitability(v, raw, np.ones((1, 2), dtype=bool))[0, 1])  # the step is allowed (ordering)
-        reason, prio = _classify(ua, cfg, st, u, s, gain, bd)
-        pre = {"source_cpu_pct": st.n["blend"][s, CPU] / ua.cap[s, CPU] * 100,
-               "source_mem_pct": st.n["blend"][s, MEM] / ua.cap[s, MEM] * 100,
-               "target_cpu_pct": st.n["blend"][t, CPU] / ua.cap[t, CPU] * 100,
-               "target_mem_pct": st.n["blend"][t, MEM] / ua.cap[t, MEM] * 100}
-        st.apply(u, t)
+        s = int(steps.src[step])
+        bd = {k: {"source": b[step][0], "target": b[step][1], "gain": gain_all[k][step]} for k, b in bd_all.items()}
+        gain = gains[step]
+        suit = float(suit_all[step])
+        reason, prio = _classify(ua, cfg, pct["before"]["cpu"][step][0], pct["before"]["mem"][step][0], s, gain, bd)
         total_gain += gain
-        pred = {k + "_before": round(float(x), 2) for k, x in pre.items()}
-        pred.update({"source_cpu_pct": st.n["blend"][s, CPU] / ua.cap[s, CPU] * 100,
-                     "source_mem_pct": st.n["blend"][s, MEM] / ua.cap[s, MEM] * 100,
-                     "target_cpu_pct": st.n["blend"][t, CPU] / ua.cap[t, CPU] * 100,
-                     "target_mem_pct": st.n["blend"][t, MEM] / ua.cap[t, MEM] * 100})
-        pred = {k: round(float(x), 2) for k, x in pred.items()}
+        pred = {}
+        for w, suffix in (("before", "_before"), ("after", "")):
+            for side, i in (("source", 0), ("target", 1)):
+                for rk in ("cpu", "mem"):
+                    pred[f"{side}_{rk}_pct{suffix}"] = round(pct[w][rk][step][i], 2)
         members = ua.members[u] if ua.members is not None else np.array([u])
         lead_vmid = int(ua.vmids[u])
         for gi in sorted(members, key=lambda i: arrays.vmids[i] != lead_vmid):
@@ -180,7 +178,7 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
                 companion_of=None if is_lead else lead_vmid,
                 ha_managed=bool(arrays.ha_managed[gi]), guest_type=arrays.types[gi],
             ))
-    after = _node_stats(st)
+    after = _node_stats(steps.final)
 
     moved_units = {u for u, _ in ordered}
     conflicts = [{"vmid": int(ua.vmids[u]), "target_node": ua.node_names[t], "type": "no_safe_order",
@@ -208,7 +206,8 @@ def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg) -> list[
                        np.where(dropped, "conflict",
                                 np.where(~np.isfinite(res.best_val), "no_target_fits",
                                          np.where(res.budget_blocked, "max_moves_reached",
-                                                  "insufficient_improvement")))).astype(object)
+                                                  np.where(res.peak_blocked, "would_raise_peak",
+                                                           "insufficient_improvement"))))).astype(object)
     reason = np.where(arrays.skip != "", arrays.skip, ureason[unit_of])
     keep = np.flatnonzero(~moved[unit_of])
     m = cfg.min_score_improvement
@@ -216,6 +215,8 @@ def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg) -> list[
         "insufficient_improvement": lambda u: f"best move gains {gain[u]:.1f} points < min_score_improvement {m:g}",
         "max_moves_reached": lambda u: f"would gain {gain[u]:.1f} points but the move budget is spent",
         "no_target_fits": lambda u: "no other node passes the hard filters",
+        "would_raise_peak": lambda u: f"would gain {gain[u]:.1f} points but push a node above the plan's peak "
+                                      f"({100 * (res.peak_cap or 0):.1f} %)",
         "conflict": lambda u: "no execution order keeps every node within limits",
         "companion_not_movable": lambda u: f"affinity companion {int(ua.vmids[u])} is {ua.skip[u]}",
     }

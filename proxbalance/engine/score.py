@@ -15,7 +15,7 @@ from ..errors import NotFoundError, ValidationError
 from .arrays import CPU, MEM, ClusterArrays
 from .config import PenaltyConfig
 from .state import State, View
-from .terms import REGISTRY, filters, penalties
+from .terms import REGISTRY, filters, is_zero, penalties
 
 # terms left out of the 0-100 suitability (relative, not "how good is this node")
 NOT_IN_SUITABILITY = ("balance", "migration_cost")
@@ -31,6 +31,7 @@ class Scorer:
         self.penalties = [(t, float(cfg.terms[t.name]), t.args(cfg)) for t in penalties()
                           if cfg.terms.get(t.name, 0.0) > 0]
         self.filters = [(t, t.args(cfg)) for t in filters()]
+        self.family = {t.name: t.family for t, _, _ in self.penalties}
 
     def breakdown(self, v: View, dynamic: bool | None = None) -> dict[str, np.ndarray]:
         """Weighted points per enabled penalty term, each ``(m, c)``."""
@@ -41,7 +42,8 @@ class Scorer:
         for t, w, a in self.penalties:
             if dynamic is None or t.dynamic == dynamic:
                 x = t.fn(v, a)
-                out += x if w == 1.0 else w * x
+                if not is_zero(x):
+                    out += x if w == 1.0 else w * x
         return out
 
     def allowed(self, v: View, dynamic: bool | None = None) -> np.ndarray:

@@ -35,6 +35,14 @@ class State:
         total = self.n["now"][live, 5].sum()
         self.count_mean = total / max(int(live.sum()), 1)
 
+    def clone(self) -> State:
+        """Independent copy of the mutable parts (loads, placement, group counts); caches are shared."""
+        out = object.__new__(State)
+        out.__dict__.update(self.__dict__)
+        out.n = {k: v.copy() for k, v in self.n.items()}
+        out.cur, out.anti_count, out.aff_count = self.cur.copy(), self.anti_count.copy(), self.aff_count.copy()
+        return out
+
     def gcol(self, kind: str, r: int) -> np.ndarray:
         """(G,) contiguous copy of guest demand column ``(kind, r)`` (cached)."""
         key = (kind, r)
@@ -80,6 +88,9 @@ class State:
         return s
 
 
+DENSE_CELLS = 1 << 14  # step terms on windows up to this many cells skip the per-column loop
+
+
 class View:
     """Window ``rows x cols`` of a state. Penalty arrays are ``(m, c)`` with m = len(rows), c = len(cols)."""
 
@@ -89,7 +100,8 @@ class View:
         self.cols = np.asarray(cols, dtype=np.int64)
         self.full_rows = len(self.rows) == len(state.cur) and (
             len(self.rows) == 0 or (self.rows[0] == 0 and self.rows[-1] == len(self.rows) - 1))
-        self.on = state.cur[self.rows][:, None] == self.cols[None, :]  # (m, c): the row's own node
+        cur = state.cur if self.full_rows else state.cur[self.rows]
+        self.on = cur[:, None] == self.cols[None, :]  # (m, c): the row's own node
         self.on_i, self.on_j = np.nonzero(self.on)
         self._cache: dict = {}
 
@@ -135,7 +147,8 @@ class View:
             for j in range(len(cols)):
                 out[:, j] = h((L[j] + d) / C[j], cols[j]) - hL[j]
         else:
-            out = h(self.util_added(kind, r), cols[None, :]) - hL[None, :]
+            out = h(self.util_added(kind, r), cols[None, :])  # h returns a fresh array
+            out -= hL[None, :]
         self._fix_own(out, h, L, C, cols, d, hL)
         return out
 
@@ -171,6 +184,10 @@ class View:
             return out
         u = L / C
         hL = h(u)
+        if len(d) * len(L) <= DENSE_CELLS and len(L) > 8:  # small window, many columns: one dense pass
+            out = h(self.util_added(kind, r)) - hL[None, :]
+            self._fix_own(out, h, L, C, cols, d, hL)
+            return out
         if self.full_rows:
             order, dsorted = self.state.sorted_demand(kind, r)
         else:

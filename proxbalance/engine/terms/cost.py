@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CPU, IOW, MEM
-from . import register
+from . import register, zero
 
 GIB = 1024.0**3
 
@@ -32,10 +32,10 @@ def migration_cost(v, a):
 @register("pressure", "penalty", "pressure", ("pressure_cpu_penalty", "pressure_mem_penalty", "pressure_io_penalty"),
           dynamic=False, help="Node PSI (some, %) x the guest's share of the node (%), per resource.")
 def pressure(v, a):
-    out = np.zeros(v.shape)
+    out = zero(v.shape)
     for i, (r, key) in enumerate(((CPU, "pressure_cpu_penalty"), (MEM, "pressure_mem_penalty"),
                                   (IOW, "pressure_io_penalty"))):
-        if a[key]:
+        if a[key] and v.a.psi[:, i].any():
             share = v.a.g["blend"][v.rows, r][:, None] / v.a.cap[v.cols, r][None, :]
             out = out + a[key] * v.a.psi[v.cols, i][None, :] * share
     return out

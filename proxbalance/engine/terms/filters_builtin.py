@@ -27,6 +27,8 @@ def target_online(v, a):
 
 @register("ha_strict", "filter", "filter", dynamic=False, help="Strict HA node-affinity rule: listed nodes only.")
 def ha_strict(v, a):
+    if v.a.ha_allowed.all():
+        return np.broadcast_to(True, v.shape)
     return v.a.ha_allowed[np.ix_(v.rows, v.cols)]
 
 

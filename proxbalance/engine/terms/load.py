@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CFG, CNT, CPU, IOW, MEM, NET
-from . import increasing, register
+from . import increasing, register, zero
 
 
 def _tier3(prefix: str, over: str, high: str, extreme: str, res: int, kind: str, doc: str, prop: str | None = None):
@@ -119,18 +119,30 @@ def _pow(u: np.ndarray, p: float) -> np.ndarray:
           help="Evenness: sum over nodes of weight * (C_n / mean C) * (2/p) * u^p for cpu, memory, network.")
 def balance(v, a):
     p = a["balance_power"]
-    out = np.zeros(v.shape)
+    out = None
     for r, wkey in ((CPU, "cpu_balance_weight"), (MEM, "mem_balance_weight"), (NET, "net_balance_weight")):
         w = a[wkey]
         if w == 0:
             continue
-        size = v.a.cap[:, r] / v.state.cap_mean[r]  # (N,) node size relative to the mean
+        # (N,) coefficient: weight * share * 2/p * node size relative to the mean
+        coef = (a["balance_weight"] * w * 2.0 / p) * (v.a.cap[:, r] / v.state.cap_mean[r])
 
-        def h(u, cols, w=w, size=size):
-            return (w * 2.0 / p) * size[cols] * _pow(np.maximum(u, 0.0), p)
+        def h(u, cols, coef=coef):
+            x = np.maximum(u, 0.0)
+            if p in (1.0, 2.0, 4.0, 8.0, 16.0):  # in-place repeated squaring
+                for _ in range(int(np.log2(p))):
+                    x *= x
+            else:
+                x = _pow(x, p)
+            x *= coef[cols]
+            return x
 
-        out += v.marginal(h, "blend", r)
-    return a["balance_weight"] * out
+        m = v.marginal(h, "blend", r)
+        if out is None:
+            out = m
+        else:
+            out += m
+    return out if out is not None else zero(v.shape)
 
 
 @register("guest_count", "penalty", "load", ("guest_count_penalty", "max_guests_per_node"),

@@ -1,0 +1,249 @@
+"""Peak-directed local search: lower the hottest node, one relocation / exchange / swap at a time.
+
+The greedy on the cluster score (a sum of per-node curves and threshold tiers) is myopic under a move budget
+and its tiers pin nodes at the configured thresholds when the achievable peak is above them. This phase works
+on the peak directly: the max over live nodes of max(CPU %, memory %) of the blended load. Each step takes the
+hottest node ``h`` and scores every candidate at once in numpy:
+
+* **relocate** a unit on ``h`` to a node ``t`` (a unit already planned is re-targeted for free; sending a
+  planned unit home frees a move);
+* **exchange** (budget spent): relocate as above and send one planned unit home, freeing its move;
+* **swap** a unit on ``h`` with a unit on one of the coldest nodes.
+
+A step is taken only when the larger of the two new utilisations is at least ``peak_min_step_pct`` below the
+current peak, and only while the peak is above min(cpu_threshold, mem_threshold) (a cluster whose hottest node
+is below both thresholds is left alone). Every step passes the hard filters in the state it is made in (so
+the steps are executable in order), respects the move budget, and never raises a unit's placement penalties
+(storage, HA node preference, anti-affinity, affinity).
+
+The phase runs on a cheap copy of the search state (node loads, placement, group counts; filters and terms are
+evaluated only for the rows on ``h``) with a few tie-breaking variants; the variant with the lowest final peak
+(then fewest GiB) is applied to the search, which re-scores its columns exactly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .arrays import CPU, MEM
+from .state import View
+
+SWAP_NODES = 4  # swap partners are drawn from this many coldest nodes
+SWAP_ROWS = 48  # ... for this many of the largest units on the hottest node
+BIG = 200_000  # units x nodes above which only one variant runs
+VARIANTS = ("pair", "target", "spread")  # secondary key after the cluster peak
+
+
+def _max2(x: np.ndarray) -> np.ndarray:
+    """Row max of an ``(m, 2)`` array (faster than ``max(axis=1)`` for two columns)."""
+    return np.maximum(x[:, 0], x[:, 1])
+
+
+class PeakRun:
+    def __init__(self, s, step_pct: float, variant: str):
+        self.s, self.a, self.variant = s, s.a, variant
+        self.st = s.st.clone()
+        self.step = step_pct / 100.0
+        a = self.a
+        self.live = a.online & ~a.maintenance
+        self.cap2 = a.cap[:, [CPU, MEM]]
+        self.d2 = s.d2
+        self.gib = a.copy_bytes / 1024.0**3
+        self.vmid = a.vmids
+        self.node_rank = np.argsort(np.argsort(np.array(a.node_names, dtype=object)))
+        self.floor = min(s.cfg.cpu_threshold, s.cfg.mem_threshold) / 100.0
+        self.cols = np.arange(a.n_nodes)
+        self.planned = [u for u in s.order]
+        self.steps = 0
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def util(self) -> np.ndarray:
+        u = _max2(self.st.n["blend"][:, [CPU, MEM]] / self.cap2)
+        return np.where(self.live, u, -np.inf)
+
+    def peak(self) -> float:
+        u = self.util()
+        return float(u.max()) if len(u) else -np.inf
+
+    @staticmethod
+    def _others(util: np.ndarray, h: int) -> np.ndarray:
+        """(N,) max utilisation over nodes other than h and the column's own node."""
+        x = util.copy()
+        x[h] = -np.inf
+        if len(x) < 2:
+            return np.full(len(x), -np.inf)
+        top = np.argsort(x)[-2:]
+        out = np.full(len(x), x[top[1]])
+        out[top[1]] = x[top[0]]
+        return out
+
+    def _eval(self, rows: np.ndarray):
+        """(allowed, placement points) of rows on every node, ``(m, N)`` each."""
+        s = self.s
+        v = View(self.st, rows, self.cols)
+        ok = s.static_ok[:, rows].T & s.sc.allowed(v, dynamic=True)
+        place = s.place_static[:, rows].T
+        if self.a.anti.shape[1] or self.a.aff.shape[1]:
+            place = place + sum((t.fn(v, a) * w for t, w, a in s.sc.penalties
+                                 if t.dynamic and t.family == "placement"), np.zeros(v.shape))
+        return ok & ~v.on, place
+
+    def _cost(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Budget cost of sending rows to cols (broadcast): +1 leaving home, -1 returning home, else 0."""
+        home = (self.st.cur[rows] == self.st.orig[rows])[:, None]
+        back = self.st.orig[rows][:, None] == cols[None, :]
+        return home.astype(np.int64) - back.astype(np.int64)
+
+    def _free(self) -> float:
+        b = self.s.budget
+        return np.inf if not b else b - int((self.st.cur != self.st.orig).sum())
+
+    def move(self, u: int, t: int) -> None:
+        self.st.apply(u, t)
+        if u in self.planned:
+            self.planned.remove(u)
+        if t != self.st.orig[u]:
+            self.planned.append(u)
+
+    def _pick(self, glob, pair, second, ok, ids, cooler):
+        """Best allowed cell by (cluster peak, variant key, pair max, cooler target, ids); None if none."""
+        idx = np.flatnonzero(ok.ravel())
+        for key, dec in ((glob, 5), (second, 9), (pair, 9), (cooler, 9)) + tuple((x, None) for x in ids):
+            if len(idx) <= 1:
+                break
+            k = key.ravel()[idx]
+            k = np.round(k, dec) if dec is not None else k
+            idx = idx[k == k.min()]
+        return np.unravel_index(idx[0], ok.shape) if len(idx) else None
+
+    def _second(self, pair, new_h, new_t):
+        if self.variant == "target":
+            return new_t
+        if self.variant == "spread":
+            return pair - 0.5 * np.minimum(new_h, new_t)
+        return pair
+
+    # -- one step ----------------------------------------------------------------------------------
+    def step_once(self) -> bool:
+        s, st = self.s, self.st
+        util = self.util()
+        h = int(np.argmax(util))
+        P = float(util[h])
+        if not np.isfinite(P) or P <= self.floor:
+            return False
+        rows = np.flatnonzero((st.cur == h) & s.movable)
+        if not len(rows):
+            return False
+        L = st.n["blend"][:, [CPU, MEM]]
+        d = self.d2[rows]
+        cols = self.cols
+        C = self.cap2
+        new_h = np.broadcast_to(_max2((L[h] - d) / C[h])[:, None], (len(rows), len(cols)))
+        new_t = np.maximum((L[None, :, 0] + d[:, 0, None]) / C[None, :, 0], (L[None, :, 1] + d[:, 1, None]) / C[None, :, 1])
+        pair = np.maximum(new_h, new_t)
+        glob = np.maximum(pair, self._others(util, h)[None, :])
+        allowed, place = self._eval(rows)
+        ok = allowed & self.live[None, :] & (place <= place[:, [h]] + 1e-9) & (pair < P - self.step)
+        cost = self._cost(rows, cols)
+        free = self._free()
+        second = self._second(pair, new_h, new_t)
+        ids = (np.broadcast_to(self.vmid[rows][:, None], pair.shape),
+               np.broadcast_to(self.node_rank[None, :], pair.shape))
+        best = self._pick(glob, pair, second, ok & (cost <= free), ids, new_t)
+        if free <= 0:
+            paid = self._pick(glob, pair, second, ok & (cost == 1), ids, new_t)
+            if paid is not None and (best is None or glob[paid] < glob[best] - 1e-12):
+                v = self._undo_for(int(rows[paid[0]]), h, int(paid[1]), float(glob[paid]), P)
+                if v is not None:
+                    self.move(v, int(st.orig[v]))
+                    self.move(int(rows[paid[0]]), int(paid[1]))
+                    return True
+        if best is not None:
+            self.move(int(rows[best[0]]), int(best[1]))
+            return True
+        return self._swap(util, h, P, rows, place, free)
+
+    def _undo_for(self, u: int, h: int, t: int, glob: float, P: float) -> int | None:
+        """A planned unit to send home so that relocating u (h -> t) fits the budget, or None."""
+        st = self.st
+        planned = np.array([v for v in self.planned if not self.s.required[v] and v != u], dtype=np.int64)
+        if not len(planned):
+            return None
+        o, c = st.orig[planned], st.cur[planned]
+        L = st.n["blend"][:, [CPU, MEM]]
+        new_o = _max2((L[o] + self.d2[planned]) / self.cap2[o])
+        ok = (o != h) & (o != t) & (c != h) & (c != t) & (np.maximum(new_o, glob) < P - self.step)
+        if not ok.any():
+            return None
+        cand = planned[ok]
+        allowed, _ = self._eval(cand)
+        good = np.flatnonzero(allowed[np.arange(len(cand)), st.orig[cand]])
+        if not len(good):
+            return None
+        no = new_o[ok][good]
+        k = good[np.lexsort((self.vmid[cand[good]], -self.gib[cand[good]], np.round(no, 9)))[0]]
+        return int(cand[k])
+
+    def _swap(self, util, h, P, rows, place_u, free) -> bool:
+        s, st = self.s, self.st
+        if len(rows) > SWAP_ROWS:
+            keep = np.argsort(-_max2(self.d2[rows] / self.cap2[h]), kind="stable")[:SWAP_ROWS]
+            keep.sort()
+            rows, place_u = rows[keep], place_u[keep]
+        order = np.argsort(util)
+        cold = [int(j) for j in order if np.isfinite(util[j]) and j != h][:SWAP_NODES]
+        ws = np.flatnonzero(np.isin(st.cur, cold) & s.movable) if cold else np.zeros(0, dtype=np.int64)
+        if not len(ws):
+            return False
+        L = st.n["blend"][:, [CPU, MEM]]
+        du, dw = self.d2[rows], self.d2[ws]
+        tw = st.cur[ws]
+        C, Ct = self.cap2[h], self.cap2[tw]
+        new_h = new_t = None
+        for r in range(2):
+            delta = dw[None, :, r] - du[:, r, None]  # (m, k): what h gains, t loses
+            nh = (L[h, r] + delta) / C[r]
+            nt = (L[tw, r][None, :] - delta) / Ct[None, :, r]
+            new_h = nh if new_h is None else np.maximum(new_h, nh)
+            new_t = nt if new_t is None else np.maximum(new_t, nt)
+        pair = np.maximum(new_h, new_t)
+        glob = np.maximum(pair, self._others(util, h)[tw][None, :])
+        k = np.arange(len(ws))
+        allowed_u, _ = self._eval(rows)
+        allowed_w, place_w = self._eval(ws)
+        ok = (allowed_u[:, tw] & allowed_w[k, h][None, :]
+              & (place_u[:, tw] <= place_u[:, [h]] + 1e-9)
+              & (place_w[k, h] <= place_w[k, tw] + 1e-9)[None, :]
+              & (pair < P - self.step))
+        ok &= (self._cost(rows, tw) + self._cost(ws, np.full(1, h)).T) <= free
+        ids = (np.broadcast_to(self.vmid[rows][:, None], pair.shape),
+               np.broadcast_to(self.vmid[ws][None, :], pair.shape))
+        best = self._pick(glob, pair, self._second(pair, new_h, new_t), ok, ids, new_t)
+        if best is None:
+            return False
+        u, w = int(rows[best[0]]), int(ws[best[1]])
+        self.move(u, int(st.cur[w]))  # allowed with w still there, so u fits first
+        self.move(w, h)
+        return True
+
+
+def peak_phase(s, step_pct: float, max_steps: int, variants=VARIANTS) -> int:
+    """Run the peak steps (a few tie-breaking variants), apply the best run to the search; returns its steps."""
+    best, best_key = None, None
+    if s.a.n_guests * s.a.n_nodes > BIG:
+        variants = variants[:1]
+    for variant in variants:
+        run = PeakRun(s, step_pct, variant)
+        while run.steps < max_steps and run.step_once():
+            run.steps += 1
+        moved = run.st.cur != run.st.orig
+        key = (round(run.peak(), 6), float(run.gib[moved].sum()))
+        if run.steps and (best_key is None or key < best_key):
+            best, best_key = run, key
+    if best is None:
+        return 0
+    # replay: units whose node changed, in the order the run last moved them (sends home first)
+    changed = np.flatnonzero(best.st.cur != s.st.cur).tolist()
+    rank = {u: i for i, u in enumerate(best.planned)}
+    s.apply_many([(u, int(best.st.cur[u])) for u in sorted(changed, key=lambda u: rank.get(u, -1))])
+    return best.steps

@@ -1,0 +1,77 @@
+"""All steps of a plan scored in one window: a virtual state with one node pair per step.
+
+Recording a plan needs, for each step k (unit ``u_k`` from ``s_k`` to ``t_k``, in execution order), the
+per-term points of ``u_k`` on ``s_k`` and ``t_k`` with the loads *at that step*. Instead of one small window
+per step (one call per term and step), the steps are replayed once to collect the loads of ``s_k`` / ``t_k``
+before each step, and a virtual cluster is built whose node ``2k`` is ``s_k`` and node ``2k + 1`` is ``t_k``
+as they were at step k, and whose rows are the moving units (unit k runs on virtual node 2k, its original
+node). One ``(K, 2K)`` window then evaluates every term for every step; cells ``(k, 2k)`` and
+``(k, 2k + 1)`` are exactly the per-step values (every term depends on a cell's own node only).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .arrays import KINDS, ClusterArrays
+from .state import State, View
+
+
+@dataclasses.dataclass
+class Steps:
+    view: View  # (K, 2K) window of the virtual state
+    src: np.ndarray  # (K,) real source node per step
+    dst: np.ndarray  # (K,) real target node per step
+    before: dict  # kind -> (K, 2, R) loads of (source, target) before the step
+    after: dict  # kind -> (K, 2, R) loads after the step
+    final: State  # real state after all steps
+
+
+def replay(ua: ClusterArrays, ordered: list[tuple[int, int]]) -> Steps:
+    st = State(ua)
+    K = len(ordered)
+    R = ua.cap.shape[1]
+    mu = np.array([u for u, _ in ordered], dtype=np.int64)
+    src = np.empty(K, dtype=np.int64)
+    dst = np.array([t for _, t in ordered], dtype=np.int64)
+    before = {k: np.empty((K, 2, R)) for k in KINDS}
+    after = {k: np.empty((K, 2, R)) for k in KINDS}
+    anti = np.empty((st.anti_count.shape[0], 2 * K))
+    aff = np.empty((st.aff_count.shape[0], 2 * K))
+    for k, (u, t) in enumerate(ordered):
+        s = int(st.cur[u])
+        src[k] = s
+        pair = [s, t]
+        for kind in KINDS:
+            before[kind][k] = st.n[kind][pair]
+        anti[:, 2 * k:2 * k + 2] = st.anti_count[:, pair]
+        aff[:, 2 * k:2 * k + 2] = st.aff_count[:, pair]
+        st.apply(u, t)
+        for kind in KINDS:
+            after[kind][k] = st.n[kind][pair]
+    vn = np.empty(2 * K, dtype=np.int64)
+    vn[0::2], vn[1::2] = src, dst
+    ix = np.ix_(mu, vn)
+    va = dataclasses.replace(
+        ua, node_names=[ua.node_names[j] for j in vn], vmids=ua.vmids[mu], names=[ua.names[i] for i in mu],
+        types=[ua.types[i] for i in mu], placement=2 * np.arange(K), g={k: v[mu] for k, v in ua.g.items()},
+        n={k: v.reshape(2 * K, R) for k, v in before.items()}, cap=ua.cap[vn], online=ua.online[vn],
+        maintenance=ua.maintenance[vn], psi=ua.psi[vn], mem_hard=ua.mem_hard[mu], copy_bytes=ua.copy_bytes[mu],
+        running=ua.running[mu], is_ct=ua.is_ct[mu], ct_running=ua.ct_running[mu], ha_managed=ua.ha_managed[mu],
+        has_history=ua.has_history[mu], skip=ua.skip[mu], storage_ok=ua.storage_ok[ix],
+        ha_allowed=ua.ha_allowed[ix], ha_outside=ua.ha_outside[ix], ha_steps=ua.ha_steps[ix], anti=ua.anti[mu],
+        aff=ua.aff[mu], members=None)
+    vst = object.__new__(State)
+    vst.__dict__.update(a=va, n=va.n, _gcols={}, cur=va.placement.copy(), orig=va.placement.copy(),
+                        anti_count=anti, aff_count=aff, aff_tot=st.aff_tot, cap_mean=st.cap_mean,
+                        count_mean=st.count_mean)
+    return Steps(View(vst, np.arange(K), np.arange(2 * K)), src, dst, before, after, st)
+
+
+def cells(x: np.ndarray) -> np.ndarray:
+    """``(K, 2)``: the (source, target) cells of each step from a ``(K, 2K)`` window array."""
+    K = x.shape[0]
+    k = np.arange(K)
+    return np.stack([x[k, 2 * k], x[k, 2 * k + 1]], axis=1) if K else np.zeros((0, 2))
