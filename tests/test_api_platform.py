@@ -111,6 +111,12 @@ def test_rate_limit_429(settings, store, admin_key):
     assert client.get("/api/routes", headers=h(other)).status_code == 200
 
 
+def test_key_guessing_is_rate_limited_per_address(settings, store):
+    client = create_app(settings.replace(ratelimit__read_per_minute=2), store).test_client()
+    statuses = [client.get("/api/routes", headers=h(f"pb_guess_{i}")).status_code for i in range(3)]
+    assert statuses == [401, 401, 429]
+
+
 def test_metrics(client, read_key, settings, store):
     client.get("/api/health")
     assert client.get("/metrics").status_code == 401

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,7 +98,7 @@ def _audit(st: AppState, response) -> None:
     audit_record(st.store.engine, actor=principal.actor if principal else "anonymous", method=request.method,
                  path=request.full_path.rstrip("?"), status=response.status_code,
                  request_id=g.get("request_id", ""), remote_addr=request.remote_addr,
-                 detail=json.loads(json.dumps(detail)) if detail else None)
+                 detail=detail or None)
 
 
 def _serve_web(app: Flask, web_dir: Path) -> None:

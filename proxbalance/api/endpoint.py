@@ -1,8 +1,8 @@
 """The ``endpoint`` decorator: one place that declares a route's method, path, scope and models.
 
 It registers the route on a blueprint, records it for the OpenAPI document, and wraps the view so that it
+- applies the per-key rate limit (read or write bucket; per address for anonymous or refused keys),
 - checks the caller's scope (auth itself happens in ``auth.py`` before the request),
-- applies the per-key rate limit (read or write bucket),
 - parses the query string and the JSON body into pydantic models (400 naming the field on error),
 - wraps a returned dict as ``{"success": true, ...}``.
 
@@ -69,8 +69,9 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str 
         @functools.wraps(view)
         def wrapper(**path_args: Any) -> Any:
             g.endpoint_spec = spec
-            _check_scope(spec.scope)
+            # count before the auth check, so guessing keys is throttled per address like anything else
             ratelimit.hit("write" if method in WRITE_METHODS else "read")
+            _check_scope(spec.scope)
             kwargs = dict(path_args)
             if query is not None:
                 kwargs["query"] = _parse(query, _query_dict(), "query")
