@@ -132,7 +132,10 @@ KEYS: tuple[Key, ...] = (
     _k("local_search_rounds", int, 2, 0, 100, "rounds", "passes of the swap search"),
     _k("peak_search", bool, True, unit="", help="after the greedy, lower the hottest node by relocations, swaps and "
        "exchanges within the budget; later moves may not exceed the peak reached"),
-    _k("peak_min_step_pct", float, 0.1, 0, 100, "% points", "a peak step must lower the hottest node by at least this"),
+    _k("peak_min_step_pct", float, 0.5, 0, 100, "% points", "a peak step must lower the hottest node by at least this"),
+    _k("peak_weight", float, 10.0, 0, 1e4, "points per % point",
+       "value of lowering the hotter node of a move (above min(cpu_threshold, mem_threshold)) by one % point; a "
+       "peak step is taken only when this plus its score gain (migration cost included) reaches min_score_improvement"),
     _k("include_stopped", bool, False, unit="", help="also move stopped guests"),
     _k("exclude_ha_managed", bool, False, unit="", help="never move HA-managed guests"),
 )

@@ -11,7 +11,9 @@ hottest node ``h`` and scores every candidate at once in numpy:
 * **swap** a unit on ``h`` with a unit on one of the coldest nodes.
 
 A step is taken only when the larger of the two new utilisations is at least ``peak_min_step_pct`` below the
-current peak, and only while the peak is above min(cpu_threshold, mem_threshold) (a cluster whose hottest node
+current peak and the step pays: its score gain in the current state (all terms: the migration cost of what it
+copies, load and balance on the target) plus ``peak_weight`` points per % point of peak lowered (above
+min(cpu_threshold, mem_threshold)) reaches ``min_score_improvement`` (swaps and exchanges valued as a whole), and only while the peak is above min(cpu_threshold, mem_threshold) (a cluster whose hottest node
 is below both thresholds is left alone). Every step passes the hard filters in the state it is made in (so
 the steps are executable in order), respects the move budget, and never raises a unit's placement penalties
 (storage, HA node preference, anti-affinity, affinity).
@@ -52,6 +54,8 @@ class PeakRun:
         self.vmid = a.vmids
         self.node_rank = np.argsort(np.argsort(np.array(a.node_names, dtype=object)))
         self.floor = min(s.cfg.cpu_threshold, s.cfg.mem_threshold) / 100.0
+        self.w = s.cfg.peak_weight * 100.0  # points per unit of utilisation
+        self.min_value = s.min_gain
         self.cols = np.arange(a.n_nodes)
         self.planned = [u for u in s.order]
         self.steps = 0
@@ -87,6 +91,27 @@ class PeakRun:
             place = place + sum((t.fn(v, a) * w for t, w, a in s.sc.penalties
                                  if t.dynamic and t.family == "placement"), np.zeros(v.shape))
         return ok & ~v.on, place
+
+    def _total(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """``(m, c)`` points (every term) of rows on cols in the run's state; ``score[h] - score[t]`` is a gain."""
+        v = View(self.st, rows, cols)
+        return self.s.static[np.ix_(cols, rows)].T + self.s.sc.total(v, dynamic=True)
+
+    def _value(self, rows: np.ndarray, h: int, P: float, pair: np.ndarray, pre: np.ndarray) -> np.ndarray:
+        """``(m, N)`` value of relocating rows (on h) to each node: score gain + peak credit; -inf where not
+        ``pre`` (the terms are only evaluated on the rows and nodes that pass the cheap conditions)."""
+        value = np.full(pre.shape, -np.inf)
+        ri = np.flatnonzero(pre.any(axis=1))
+        if len(ri):
+            cc = np.union1d(np.flatnonzero(pre.any(axis=0)), [h])
+            T = self._total(rows[ri], cc)
+            ix = np.ix_(ri, cc)
+            value[ix] = T[:, [int(np.searchsorted(cc, h))]] - T + self.credit(P, pair[ix])
+        return value
+
+    def credit(self, P: float, pair: np.ndarray) -> np.ndarray:
+        """Points of lowering the hottest node from P to ``pair`` (only the part above the floor counts)."""
+        return self.w * (P - np.maximum(pair, self.floor))
 
     def _cost(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Budget cost of sending rows to cols (broadcast): +1 leaving home, -1 returning home, else 0."""
@@ -144,6 +169,8 @@ class PeakRun:
         glob = np.maximum(pair, self._others(util, h)[None, :])
         allowed, place = self._eval(rows)
         ok = allowed & self.live[None, :] & (place <= place[:, [h]] + 1e-9) & (pair < P - self.step)
+        value = self._value(rows, h, P, pair, ok)  # score gain (migration cost included) + peak credit
+        ok &= value >= self.min_value
         cost = self._cost(rows, cols)
         free = self._free()
         second = self._second(pair, new_h, new_t)
@@ -153,7 +180,7 @@ class PeakRun:
         if free <= 0:
             paid = self._pick(glob, pair, second, ok & (cost == 1), ids, new_t)
             if paid is not None and (best is None or glob[paid] < glob[best] - 1e-12):
-                v = self._undo_for(int(rows[paid[0]]), h, int(paid[1]), float(glob[paid]), P)
+                v = self._undo_for(int(rows[paid[0]]), h, int(paid[1]), float(glob[paid]), P, float(value[paid]))
                 if v is not None:
                     self.move(v, int(st.orig[v]))
                     self.move(int(rows[paid[0]]), int(paid[1]))
@@ -161,9 +188,9 @@ class PeakRun:
         if best is not None:
             self.move(int(rows[best[0]]), int(best[1]))
             return True
-        return self._swap(util, h, P, rows, place, free)
+        return self._swap(util, h, P, rows, allowed, place, free)
 
-    def _undo_for(self, u: int, h: int, t: int, glob: float, P: float) -> int | None:
+    def _undo_for(self, u: int, h: int, t: int, glob: float, P: float, value: float) -> int | None:
         """A planned unit to send home so that relocating u (h -> t) fits the budget, or None."""
         st = self.st
         planned = np.array([v for v in self.planned if not self.s.required[v] and v != u], dtype=np.int64)
@@ -177,19 +204,23 @@ class PeakRun:
             return None
         cand = planned[ok]
         allowed, _ = self._eval(cand)
-        good = np.flatnonzero(allowed[np.arange(len(cand)), st.orig[cand]])
+        k = np.arange(len(cand))
+        cc = np.union1d(st.cur[cand], st.orig[cand])
+        T = self._total(cand, cc)
+        home_gain = T[k, np.searchsorted(cc, st.cur[cand])] - T[k, np.searchsorted(cc, st.orig[cand])]
+        good = np.flatnonzero(allowed[k, st.orig[cand]] & (value + home_gain >= self.min_value))
         if not len(good):
             return None
         no = new_o[ok][good]
         k = good[np.lexsort((self.vmid[cand[good]], -self.gib[cand[good]], np.round(no, 9)))[0]]
         return int(cand[k])
 
-    def _swap(self, util, h, P, rows, place_u, free) -> bool:
+    def _swap(self, util, h, P, rows, allowed_u, place_u, free) -> bool:
         s, st = self.s, self.st
         if len(rows) > SWAP_ROWS:
             keep = np.argsort(-_max2(self.d2[rows] / self.cap2[h]), kind="stable")[:SWAP_ROWS]
             keep.sort()
-            rows, place_u = rows[keep], place_u[keep]
+            rows, allowed_u, place_u = rows[keep], allowed_u[keep], place_u[keep]
         order = np.argsort(util)
         cold = [int(j) for j in order if np.isfinite(util[j]) and j != h][:SWAP_NODES]
         ws = np.flatnonzero(np.isin(st.cur, cold) & s.movable) if cold else np.zeros(0, dtype=np.int64)
@@ -209,13 +240,23 @@ class PeakRun:
         pair = np.maximum(new_h, new_t)
         glob = np.maximum(pair, self._others(util, h)[tw][None, :])
         k = np.arange(len(ws))
-        allowed_u, _ = self._eval(rows)
         allowed_w, place_w = self._eval(ws)
         ok = (allowed_u[:, tw] & allowed_w[k, h][None, :]
               & (place_u[:, tw] <= place_u[:, [h]] + 1e-9)
               & (place_w[k, h] <= place_w[k, tw] + 1e-9)[None, :]
               & (pair < P - self.step))
         ok &= (self._cost(rows, tw) + self._cost(ws, np.full(1, h)).T) <= free
+        if not ok.any():
+            return False
+        ri, wi = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
+        cc = np.array([h] + cold)
+        pos = np.argsort(cc)[np.searchsorted(cc, tw, sorter=np.argsort(cc))]  # column of each partner's node
+        T_u, T_w = self._total(rows[ri], cc), self._total(ws[wi], cc)
+        value = np.full(ok.shape, -np.inf)
+        ix = np.ix_(ri, wi)
+        value[ix] = ((T_u[:, [0]] - T_u[:, pos[wi]]) + (T_w[np.arange(len(wi)), pos[wi]] - T_w[:, 0])[None, :]
+                     + self.credit(P, pair[ix]))
+        ok &= value >= self.min_value
         ids = (np.broadcast_to(self.vmid[rows][:, None], pair.shape),
                np.broadcast_to(self.vmid[ws][None, :], pair.shape))
         best = self._pick(glob, pair, self._second(pair, new_h, new_t), ok, ids, new_t)

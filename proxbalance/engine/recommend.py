@@ -15,14 +15,15 @@ import numpy as np
 
 from .arrays import CPU, MEM, ClusterArrays
 from .config import PenaltyConfig
-from .planner import execution_order, search
+from .planner import search
 from .score import Scorer, suitability
 from .state import State
-from .steps import cells, replay
+from .steps import cells, valued_steps
 from .terms.cost import GIB, migration_seconds
 from .units import group_units
 
 PRIORITY_RANK = {"critical": 3, "high": 2, "medium": 1, "low": 0}
+
 
 
 @dataclass
@@ -101,7 +102,8 @@ def _classify(ua, cfg, cpu: float, mem: float, s: int, gain: float, bd: dict) ->
         return "maintenance", "critical"
     if bd.get("anti_affinity", {}).get("gain", 0) > 0:
         return "anti-affinity", "high"
-    if bd.get("affinity", {}).get("gain", 0) > 0.5 * gain:
+    aff = bd.get("affinity", {}).get("gain", 0)
+    if aff > 0 and aff > 0.5 * gain:
         return "affinity", "medium"
     if over > 0:
         off1 = min(cfg.cpu_threshold_offset_1, cfg.mem_threshold_offset_1)
@@ -118,22 +120,18 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     res = search(ua, cfg, budget, clock=time.perf_counter)
     t1 = time.perf_counter()
     moves = [(u, int(res.state.cur[u])) for u in res.order]
-    ordered, dropped = execution_order(ua, cfg, moves)
+    sc = Scorer(cfg)
+    ordered, dropped, worthless, steps, bdw, raw, gains = valued_steps(ua, cfg, sc, moves)
     t2 = time.perf_counter()
 
-    sc = Scorer(cfg)
     before = _node_stats(State(ua))
     recs: list[Recommendation] = []
     total_gain = 0.0
-    steps = replay(ua, ordered)
-    bd_all, gain_all, gains, suit_all, pct = {}, {}, [], [], {}
+    bd_all, gain_all, suit_all, pct = {}, {}, [], {}
     if ordered:
         v = steps.view
-        bdw = sc.breakdown(v)
-        raw = {k: cells(x) for k, x in bdw.items()}  # term -> (K, 2) source / target points per step
         bd_all = {k: np.round(x, 3).tolist() for k, x in raw.items()}
         gain_all = {k: np.round(x[:, 0] - x[:, 1], 3).tolist() for k, x in raw.items()}
-        gains = sum((x[:, 0] - x[:, 1] for x in raw.values()), np.zeros(len(ordered))).tolist()
         suit_all = cells(suitability(v, bdw, np.ones(v.shape, dtype=bool)))[:, 1].tolist()  # steps are allowed
         caps = ua.cap[np.stack([steps.src, steps.dst], 1)]  # (K, 2, R)
         pct = {w: {kind: (x[:, :, res] / caps[:, :, res] * 100).tolist() for kind, res in (("cpu", CPU), ("mem", MEM))}
@@ -163,9 +161,9 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
             g_here = gain if is_lead else 0.0
             if reason == "maintenance":
                 conf = 95.0
-            else:
+            else:  # a planned step gains > 0 (valued_steps): at least 1
                 conf = 100.0 * (1.0 - math.exp(-max(gain, 0.0) / (2.0 * cfg.min_score_improvement + 10.0)))
-                conf *= (1.0 if arrays.has_history[gi] else 0.85) * (1.0 - 0.5 * risk)
+                conf = max(1.0, conf * (1.0 if arrays.has_history[gi] else 0.85) * (1.0 - 0.5 * risk))
             recs.append(Recommendation(
                 vmid=int(arrays.vmids[gi]), name=arrays.names[gi],
                 type="CT" if arrays.types[gi] == "lxc" else "VM",
@@ -183,7 +181,7 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     moved_units = {u for u, _ in ordered}
     conflicts = [{"vmid": int(ua.vmids[u]), "target_node": ua.node_names[t], "type": "no_safe_order",
                   "detail": f"dropped: blocked by {', '.join(f) or 'filters'} at every step"} for u, t, f in dropped]
-    skipped = _skipped(arrays, ua, unit_of, res, moved_units, {u for u, _, _ in dropped}, cfg)
+    skipped = _skipped(arrays, ua, unit_of, res, moved_units, {u for u, _, _ in dropped}, cfg, worthless)
     t3 = time.perf_counter()
     timing = {k: round(v, 2) for k, v in res.timing_ms.items()}
     timing.update({"order": round((t2 - t1) * 1e3, 2), "records": round((t3 - t2) * 1e3, 2),
@@ -195,7 +193,7 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     return Plan(recs, skipped, impact, conflicts, timing, stats)
 
 
-def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg) -> list[tuple[int, str, str]]:
+def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg, worthless) -> list[tuple[int, str, str]]:
     U = ua.n_guests
     moved = np.zeros(U, dtype=bool)
     moved[list(moved_units)] = True
@@ -223,5 +221,8 @@ def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg) -> list[
     vm = arrays.vmids.tolist()
     uo = unit_of.tolist()
     rs = reason.tolist()
-    return [(vm[gi], rs[gi], detail[rs[gi]](uo[gi]) if rs[gi] in detail else f"{rs[gi]} guests are never moved")
+    worth = lambda u: (f"its planned step gains {worthless[u]:.1f} points at its turn in the execution order "  # noqa: E731
+                       "(migration cost and peak credit included)")
+    return [(vm[gi], rs[gi], worth(uo[gi]) if uo[gi] in worthless and rs[gi] == "insufficient_improvement"
+             else detail[rs[gi]](uo[gi]) if rs[gi] in detail else f"{rs[gi]} guests are never moved")
             for gi in keep.tolist()]

@@ -15,7 +15,9 @@ import dataclasses
 
 import numpy as np
 
-from .arrays import KINDS, ClusterArrays
+from .arrays import CPU, KINDS, MEM, ClusterArrays
+from .config import PenaltyConfig
+from .planner import execution_order
 from .state import State, View
 
 
@@ -75,3 +77,55 @@ def cells(x: np.ndarray) -> np.ndarray:
     K = x.shape[0]
     k = np.arange(K)
     return np.stack([x[k, 2 * k], x[k, 2 * k + 1]], axis=1) if K else np.zeros((0, 2))
+
+
+def peak_points(ua: ClusterArrays, cfg: PenaltyConfig, steps) -> np.ndarray:
+    """``(K, 2)`` peak credit of each step: ``peak_weight`` x the utilisation (%, blended, max of CPU and
+    memory) of the hotter live node of (source, target) above min(cpu_threshold, mem_threshold), before the
+    step and after it (capped at before: a step is credited for lowering the pair's peak, never charged)."""
+    K = len(steps.src)
+    if not K:
+        return np.zeros((0, 2))
+    floor = min(cfg.cpu_threshold, cfg.mem_threshold)
+    pair = np.stack([steps.src, steps.dst], 1)
+    live = (ua.online & ~ua.maintenance)[pair]  # (K, 2)
+    caps = ua.cap[pair][:, :, [CPU, MEM]]
+    out = np.empty((K, 2))
+    for i, w in enumerate(("before", "after")):
+        u = (steps.__dict__[w]["blend"][:, :, [CPU, MEM]] / caps).max(axis=2) * 100.0
+        out[:, i] = np.maximum(np.where(live, u, -np.inf).max(axis=1), floor) - floor
+    out[:, 1] = np.minimum(out[:, 1], out[:, 0])
+    return cfg.peak_weight * out
+
+
+def valued_steps(ua: ClusterArrays, cfg: PenaltyConfig, sc, moves: list[tuple[int, int]], rounds: int = 8):
+    """Order the moves (:func:`execution_order`), score every step at its turn, and drop the steps that gain
+    nothing there (score gain + peak credit <= 0; maintenance evacuations are kept whatever they gain), then
+    order again; a few rounds until every step pays.
+
+    Returns (ordered, dropped by the order, worthless ``{unit: gain}``, steps, breakdown window, ``{term: (K, 2)}``
+    with a ``peak`` entry, ``(K,)`` gains).
+    """
+    worthless: dict[int, float] = {}
+    deferred: set[int] = set()
+    for _ in range(rounds):
+        ordered, dropped = execution_order(ua, cfg, moves)
+        steps = replay(ua, ordered)
+        bdw = sc.breakdown(steps.view) if ordered else {}
+        raw = {k: cells(x) for k, x in bdw.items()}  # term -> (K, 2) source / target points per step
+        raw["peak"] = peak_points(ua, cfg, steps)
+        gains = sum((x[:, 0] - x[:, 1] for x in raw.values()), np.zeros(len(ordered)))
+        bad = (gains <= 0) & ~ua.maintenance[steps.src] if ordered else np.zeros(0, dtype=bool)
+        if not bad.any():
+            break
+        late = []  # a bad step is first deferred to the end (its chain may need other steps first), then dropped
+        for k in np.flatnonzero(bad).tolist():
+            u = ordered[k][0]
+            if u in deferred:
+                worthless[u] = float(gains[k])
+            else:
+                deferred.add(u)
+                late.append(ordered[k])
+        moves = [(u, t) for u, t in moves if u not in worthless and (u, t) not in late] + late
+    return ordered, dropped, worthless, steps, bdw, raw, gains.tolist()
+

@@ -19,8 +19,12 @@ from .test_planner_props import _replay
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 sizes = dict(seed=st.integers(0, 2**32 - 1), n_nodes=st.integers(2, 6), n_guests=st.integers(1, 16))
 # only the peak phase moves: the greedy bar is out of reach, thresholds low so the phase is active
-PEAK_ONLY = {"min_score_improvement": 1e6, "local_search": False, "cpu_threshold": 5.0, "mem_threshold": 5.0,
-             "peak_min_step_pct": 0.01}
+# (load and balance terms off and a high bar: the greedy finds nothing; a huge peak weight carries the peak steps)
+_LOAD_TERMS = ("pressure", "cpu_load", "mem_load", "predicted_cpu", "predicted_mem", "iowait", "sustained_cpu",
+               "sustained_mem", "spikes_cpu", "spikes_mem", "trend_cpu", "trend_mem", "balance", "guest_count",
+               "mem_overcommit")
+PEAK_ONLY = {"min_score_improvement": 1000.0, "peak_weight": 1e4, "local_search": False, "cpu_threshold": 5.0,
+             "mem_threshold": 5.0, "peak_min_step_pct": 0.01, "terms": {t: 0.0 for t in _LOAD_TERMS}}
 
 
 def _case(seed, n_nodes, n_guests, **cfg):
