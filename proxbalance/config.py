@@ -82,7 +82,8 @@ SETTINGS: tuple[Setting, ...] = (
        min=1, max=10000),
     _s("collection.backfill", bool, True, "Backfill day/week history from Proxmox rrddata on first run."),
     _s("collection.in_process", bool, False, "Run the collector inside the API process (APScheduler) instead "
-       "of the systemd timer."),
+       "of the systemd timer. Single-process servers only (proxbalance serve, demo): each gunicorn worker "
+       "would run its own."),
     _s("retention.raw_hours", int, 48, "Hours of raw samples kept.", min=1),
     _s("retention.five_min_days", int, 14, "Days of 5-minute rollups kept.", min=1),
     _s("retention.hourly_days", int, 365, "Days of hourly rollups kept.", min=1),
