@@ -56,6 +56,7 @@ def test_dashboard_shows_nodes_and_generates_a_plan(browser, served, admin_key):
     page.wait_for_selector("#nodes tbody tr:nth-child(3)")
     assert page.locator("#nodes tbody tr").count() == 3
     assert "pve1" in page.locator("#nodes tbody").inner_text()
+    page.wait_for_function("document.getElementById('message').textContent.length > 0")  # second fetch
     assert "no recommendations generated yet" in page.locator("#message").inner_text()
     page.click("#generate")
     page.wait_for_selector("#recommendations tbody tr")
