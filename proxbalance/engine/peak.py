@@ -32,6 +32,7 @@ from .state import View
 
 SWAP_NODES = 4  # swap partners are drawn from this many coldest nodes
 SWAP_ROWS = 48  # ... for this many of the largest units on the hottest node
+SWAP_TRIES = 8  # swap cells (best cheap keys first) whose exact joint value is computed
 BIG = 200_000  # units x nodes above which only one variant runs
 VARIANTS = ("pair", "target", "spread")  # secondary key after the cluster peak
 
@@ -58,6 +59,7 @@ class PeakRun:
         self.min_value = s.min_gain
         self.cols = np.arange(a.n_nodes)
         self.planned = [u for u in s.order]
+        self.pairs = dict(getattr(s, "pairs", {}))  # unit -> swap partner (both directions)
         self.steps = 0
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -124,6 +126,9 @@ class PeakRun:
         return np.inf if not b else b - int((self.st.cur != self.st.orig).sum())
 
     def move(self, u: int, t: int) -> None:
+        w = self.pairs.pop(u, None)  # moving half of a swap again breaks the pair
+        if w is not None:
+            self.pairs.pop(w, None)
         self.st.apply(u, t)
         if u in self.planned:
             self.planned.remove(u)
@@ -241,31 +246,64 @@ class PeakRun:
         glob = np.maximum(pair, self._others(util, h)[tw][None, :])
         k = np.arange(len(ws))
         allowed_w, place_w = self._eval(ws)
-        ok = (allowed_u[:, tw] & allowed_w[k, h][None, :]
+        static = self.s.static_ok[np.ix_(tw, rows)].T & self.s.static_ok[h, ws][None, :]
+        ok = (static & (allowed_u[:, tw] | allowed_w[k, h][None, :])  # one half must fit first (checked exactly)
               & (place_u[:, tw] <= place_u[:, [h]] + 1e-9)
               & (place_w[k, h] <= place_w[k, tw] + 1e-9)[None, :]
               & (pair < P - self.step))
         ok &= (self._cost(rows, tw) + self._cost(ws, np.full(1, h)).T) <= free
         if not ok.any():
             return False
-        ri, wi = np.flatnonzero(ok.any(axis=1)), np.flatnonzero(ok.any(axis=0))
-        cc = np.array([h] + cold)
-        pos = np.argsort(cc)[np.searchsorted(cc, tw, sorter=np.argsort(cc))]  # column of each partner's node
-        T_u, T_w = self._total(rows[ri], cc), self._total(ws[wi], cc)
-        value = np.full(ok.shape, -np.inf)
-        ix = np.ix_(ri, wi)
-        value[ix] = ((T_u[:, [0]] - T_u[:, pos[wi]]) + (T_w[np.arange(len(wi)), pos[wi]] - T_w[:, 0])[None, :]
-                     + self.credit(P, pair[ix]))
-        ok &= value >= self.min_value
         ids = (np.broadcast_to(self.vmid[rows][:, None], pair.shape),
                np.broadcast_to(self.vmid[ws][None, :], pair.shape))
-        best = self._pick(glob, pair, self._second(pair, new_h, new_t), ok, ids, new_t)
-        if best is None:
-            return False
-        u, w = int(rows[best[0]]), int(ws[best[1]])
-        self.move(u, int(st.cur[w]))  # allowed with w still there, so u fits first
-        self.move(w, h)
-        return True
+        second = self._second(pair, new_h, new_t)
+        # cheap keys first; the exact joint value (all terms) only for the best few cells, in pick order
+        cand = np.flatnonzero(ok.ravel())
+        keys = [np.round(glob.ravel()[cand], 5), np.round(second.ravel()[cand], 9), np.round(pair.ravel()[cand], 9),
+                np.round(new_t.ravel()[cand], 9)] + [x.ravel()[cand] for x in ids]
+        for c in cand[np.lexsort(keys[::-1])][:SWAP_TRIES]:
+            i, j = np.unravel_index(c, ok.shape)
+            u, w = int(rows[i]), int(ws[j])
+            t = int(st.cur[w])
+            first = self._pair_order(u, w, h, t)
+            if first is None:
+                continue
+            if self._pair_value(u, w, h, t) + float(self.credit(P, pair[i, j])) < self.min_value:
+                continue
+            a, b = (u, w) if first == u else (w, u)
+            self.move(a, t if a == u else h)
+            self.move(b, t if b == u else h)
+            self.pairs[u], self.pairs[w] = w, u
+            return True
+        return False
+
+    def _fits(self, u: int, t: int) -> bool:
+        """Unit u passes every filter on node t in the run's current state."""
+        v = View(self.st, np.array([u]), np.array([t]))
+        return bool(self.s.static_ok[t, u] and self.s.sc.allowed(v, dynamic=True)[0, 0])
+
+    def _pair_order(self, u: int, w: int, h: int, t: int) -> int | None:
+        """Which half of the swap (u: h -> t, w: t -> h) can run first so that both steps pass the filters
+        (memory limit included) in turn; None if neither order is safe."""
+        for a, b, ta, tb in ((u, w, t, h), (w, u, h, t)):
+            if not self._fits(a, ta):
+                continue
+            back = int(self.st.cur[a])
+            self.st.apply(a, ta)
+            ok = self._fits(b, tb)
+            self.st.apply(a, back)
+            if ok:
+                return a
+        return None
+
+    def _pair_value(self, u: int, w: int, h: int, t: int) -> float:
+        """Exact score gain (every term) of the swap as a whole: w's step, then u's step after it (the sum
+        telescopes to the drop of the cluster total, whichever half runs first)."""
+        T1 = self._total(np.array([w]), np.array([t, h]))
+        self.st.apply(w, h)
+        T2 = self._total(np.array([u]), np.array([h, t]))
+        self.st.apply(w, t)
+        return float(T1[0, 0] - T1[0, 1] + T2[0, 0] - T2[0, 1])
 
 
 def peak_phase(s, step_pct: float, max_steps: int, variants=VARIANTS) -> int:
@@ -287,4 +325,5 @@ def peak_phase(s, step_pct: float, max_steps: int, variants=VARIANTS) -> int:
     changed = np.flatnonzero(best.st.cur != s.st.cur).tolist()
     rank = {u: i for i, u in enumerate(best.planned)}
     s.apply_many([(u, int(best.st.cur[u])) for u in sorted(changed, key=lambda u: rank.get(u, -1))])
+    s.pairs = {u: w for u, w in best.pairs.items() if s.st.cur[u] != s.st.orig[u] and s.st.cur[w] != s.st.orig[w]}
     return best.steps

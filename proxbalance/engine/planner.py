@@ -47,6 +47,7 @@ class SearchResult:
     swaps: int = 0
     timing_ms: dict = field(default_factory=dict)
     peak_steps: int = 0
+    pairs: dict = field(default_factory=dict)  # unit -> swap partner (both directions)
 
 
 class Search:
@@ -79,6 +80,7 @@ class Search:
         self.S_src = self.S[self.st.cur, self.rows]  # (U,) score on the current node
         self.order: list[int] = []
         self.gains: dict[int, float] = {}
+        self.pairs: dict[int, int] = {}  # swap halves (both directions), set by the peak phase
 
     # -- incremental bookkeeping ------------------------------------------------------------------
     def _mask(self, cols: np.ndarray, Sc: np.ndarray, Fc: np.ndarray) -> np.ndarray:
@@ -110,7 +112,13 @@ class Search:
         return _sum((t.fn(v, a) * w for t, w, a in self.sc.penalties if t.dynamic and t.family == family),
                     v.shape)
 
+    def _unpair(self, u: int) -> None:
+        w = self.pairs.pop(u, None)
+        if w is not None:
+            self.pairs.pop(w, None)
+
     def apply(self, u: int, t: int) -> None:
+        self._unpair(u)
         s = self.st.apply(u, t)
         if s == t:
             return
@@ -145,6 +153,7 @@ class Search:
         """Apply several moves, then re-score every touched column once (cheaper than one apply each)."""
         touched = set()
         for u, t in moves:
+            self._unpair(u)
             s = self.st.apply(u, t)
             if s == t:
                 continue
@@ -275,7 +284,7 @@ def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None) -> Se
     peak_blocked = (g >= s.min_gain) & ~(g_cap >= s.min_gain) & ~blocked
     return SearchResult(s.st, list(s.order), s.gains, s.best_val.copy(), g, blocked, peak_blocked, cap, it, swaps,
                         {"score": (t1 - t0) * 1e3, "peak_search": (t2 - t1) * 1e3, "greedy": (t3 - t2) * 1e3,
-                         "local_search": (t4 - t3) * 1e3}, peak_steps)
+                         "local_search": (t4 - t3) * 1e3}, peak_steps, dict(s.pairs))
 
 
 def _peak(s: Search) -> float:
@@ -285,24 +294,48 @@ def _peak(s: Search) -> float:
     return float((s.st.n["blend"][live][:, [CPU, MEM]] / s.a.cap[live][:, [CPU, MEM]]).max())
 
 
-def execution_order(ua: ClusterArrays, cfg: PenaltyConfig, moves: list[tuple[int, int]]):
+def execution_order(ua: ClusterArrays, cfg: PenaltyConfig, moves: list[tuple[int, int]], pairs: dict | None = None):
     """Order ``(unit, target)`` moves so that every step passes the load filters from the initial state.
 
     Returns (ordered moves, dropped moves with the blocking filter). A move that fits at no point (a
     cycle of nodes waiting on each other) is dropped, so the plan never over-packs a node at any step.
+    The two halves of a swap (``pairs``: unit -> partner) are placed next to each other, the half that
+    fits first first, and are dropped together.
     """
     st, sc = State(ua), Scorer(cfg)
+    pairs = pairs or {}
     pending = list(moves)
     done, dropped = [], []
+
+    def fits(u, t):
+        return bool(sc.allowed(View(st, np.array([u]), np.array([t])))[0, 0])
+
     while pending:
         for i, (u, t) in enumerate(pending):
-            v = View(st, np.array([u]), np.array([t]))
-            if sc.allowed(v)[0, 0]:
-                st.apply(u, t)
-                done.append(pending.pop(i))
+            w = pairs.get(u)
+            j = next((k for k, m in enumerate(pending) if m[0] == w), None) if w is not None else None
+            if j is None:
+                if fits(u, t):
+                    st.apply(u, t)
+                    done.append(pending.pop(i))
+                    break
+                continue
+            if not fits(u, t):
+                continue
+            back = int(st.cur[u])
+            st.apply(u, t)
+            if fits(*pending[j]):
+                st.apply(*pending[j])
+                done += [pending[i], pending[j]]
+                for k in sorted((i, j), reverse=True):
+                    pending.pop(k)
                 break
+            st.apply(u, back)
         else:
             u, t = pending.pop(0)
-            v = View(st, np.array([u]), np.array([t]))
-            dropped.append((u, t, [k for k, f in sc.failing(v).items() if f[0, 0]]))
+            out = [(u, t)] + [m for m in pending if m[0] == pairs.get(u)]
+            pending = [m for m in pending if m not in out]
+            for u, t in out:
+                v = View(st, np.array([u]), np.array([t]))
+                dropped.append((u, t, [k for k, f in sc.failing(v).items() if f[0, 0]] or ["swap_partner"]))
     return done, dropped

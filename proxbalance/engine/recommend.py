@@ -44,6 +44,7 @@ class Recommendation:
     breakdown: dict  # term -> {"source", "target", "gain"}
     order: int  # 1-based execution order
     companion_of: int | None = None
+    swap_with: int | None = None  # vmid of the other half of a swap (valued, kept and dropped as one)
     ha_managed: bool = False
     guest_type: str = "qemu"
 
@@ -121,7 +122,7 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     t1 = time.perf_counter()
     moves = [(u, int(res.state.cur[u])) for u in res.order]
     sc = Scorer(cfg)
-    ordered, dropped, worthless, steps, bdw, raw, gains = valued_steps(ua, cfg, sc, moves)
+    ordered, dropped, worthless, steps, bdw, raw, gains, tg, mate = valued_steps(ua, cfg, sc, moves, pairs=res.pairs)
     t2 = time.perf_counter()
 
     before = _node_stats(State(ua))
@@ -131,7 +132,8 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     if ordered:
         v = steps.view
         bd_all = {k: np.round(x, 3).tolist() for k, x in raw.items()}
-        gain_all = {k: np.round(x[:, 0] - x[:, 1], 3).tolist() for k, x in raw.items()}
+        gain_all = {k: np.round(x, 3).tolist() for k, x in tg.items()}
+        step_all = {k: np.round(x[:, 0] - x[:, 1], 3).tolist() for k, x in raw.items()}
         suit_all = cells(suitability(v, bdw, np.ones(v.shape, dtype=bool)))[:, 1].tolist()  # steps are allowed
         caps = ua.cap[np.stack([steps.src, steps.dst], 1)]  # (K, 2, R)
         pct = {w: {kind: (x[:, :, res] / caps[:, :, res] * 100).tolist() for kind, res in (("cpu", CPU), ("mem", MEM))}
@@ -139,6 +141,10 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     for step, (u, t) in enumerate(ordered):
         s = int(steps.src[step])
         bd = {k: {"source": b[step][0], "target": b[step][1], "gain": gain_all[k][step]} for k, b in bd_all.items()}
+        mate_vmid = int(ua.vmids[ordered[mate[step]][0]]) if mate[step] >= 0 else None
+        if mate_vmid is not None:  # half of a swap: "gain" is this half's share, "step_gain" its own step
+            for k in bd:
+                bd[k].update(step_gain=step_all[k][step], share_of_pair=0.5)
         gain = gains[step]
         suit = float(suit_all[step])
         reason, prio = _classify(ua, cfg, pct["before"]["cpu"][step][0], pct["before"]["mem"][step][0], s, gain, bd)
@@ -173,7 +179,7 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
                 risk_score=round(risk, 2), suitability=round(suit, 1), predicted=pred,
                 migration={"bytes": int(b), "gib": round(b / GIB, 3), "seconds": round(secs, 1)},
                 breakdown=bd if is_lead else {}, order=len(recs) + 1,
-                companion_of=None if is_lead else lead_vmid,
+                companion_of=None if is_lead else lead_vmid, swap_with=mate_vmid if is_lead else None,
                 ha_managed=bool(arrays.ha_managed[gi]), guest_type=arrays.types[gi],
             ))
     after = _node_stats(steps.final)

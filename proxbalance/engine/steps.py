@@ -98,23 +98,56 @@ def peak_points(ua: ClusterArrays, cfg: PenaltyConfig, steps) -> np.ndarray:
     return cfg.peak_weight * out
 
 
-def valued_steps(ua: ClusterArrays, cfg: PenaltyConfig, sc, moves: list[tuple[int, int]], rounds: int = 8):
+def _pair_credit(ua: ClusterArrays, cfg: PenaltyConfig, steps, k: int) -> float:
+    """Peak credit of the swap at steps k, k + 1 (same two nodes): hotter node before k vs after k + 1."""
+    floor = min(cfg.cpu_threshold, cfg.mem_threshold)
+    nodes = [int(steps.src[k]), int(steps.dst[k])]
+    live = (ua.online & ~ua.maintenance)[nodes]
+    caps = ua.cap[nodes][:, [CPU, MEM]]
+
+    def hot(load):
+        u = (load[:, [CPU, MEM]] / caps).max(axis=1) * 100.0
+        return max(float(np.where(live, u, -np.inf).max()), floor) - floor
+
+    b = hot(steps.before["blend"][k])
+    return cfg.peak_weight * (b - min(hot(steps.after["blend"][k + 1][::-1]), b))
+
+
+def share_pairs(ua, cfg, steps, ordered, pairs, raw):
+    """``(term -> (K,) gain, (K,) partner step or -1)``: each half of a swap carries half of the pair's
+    gain per term (the peak term: half of the pair's credit, see :func:`_pair_credit`)."""
+    K = len(ordered)
+    tg = {k: x[:, 0] - x[:, 1] for k, x in raw.items()}
+    mate = np.full(K, -1)
+    for k in range(K - 1):
+        if mate[k] < 0 and pairs.get(ordered[k][0]) == ordered[k + 1][0]:
+            mate[k], mate[k + 1] = k + 1, k
+            for name, g in tg.items():
+                g[k] = g[k + 1] = 0.5 * (_pair_credit(ua, cfg, steps, k) if name == "peak" else g[k] + g[k + 1])
+    return tg, mate
+
+
+def valued_steps(ua: ClusterArrays, cfg: PenaltyConfig, sc, moves: list[tuple[int, int]], rounds: int = 8,
+                 pairs: dict | None = None):
     """Order the moves (:func:`execution_order`), score every step at its turn, and drop the steps that gain
     nothing there (score gain + peak credit <= 0; maintenance evacuations are kept whatever they gain), then
-    order again; a few rounds until every step pays.
+    order again; a few rounds until every step pays. The halves of a swap (``pairs``) are valued as one
+    (:func:`share_pairs`) and kept or dropped together.
 
     Returns (ordered, dropped by the order, worthless ``{unit: gain}``, steps, breakdown window, ``{term: (K, 2)}``
-    with a ``peak`` entry, ``(K,)`` gains).
+    with a ``peak`` entry, ``(K,)`` gains, ``{term: (K,)}`` reported gains, ``(K,)`` partner step or -1).
     """
+    pairs = dict(pairs or {})
     worthless: dict[int, float] = {}
     deferred: set[int] = set()
     for _ in range(rounds):
-        ordered, dropped = execution_order(ua, cfg, moves)
+        ordered, dropped = execution_order(ua, cfg, moves, pairs)
         steps = replay(ua, ordered)
         bdw = sc.breakdown(steps.view) if ordered else {}
         raw = {k: cells(x) for k, x in bdw.items()}  # term -> (K, 2) source / target points per step
         raw["peak"] = peak_points(ua, cfg, steps)
-        gains = sum((x[:, 0] - x[:, 1] for x in raw.values()), np.zeros(len(ordered)))
+        tg, mate = share_pairs(ua, cfg, steps, ordered, pairs, raw)
+        gains = sum(tg.values(), np.zeros(len(ordered)))
         bad = (gains <= 0) & ~ua.maintenance[steps.src] if ordered else np.zeros(0, dtype=bool)
         if not bad.any():
             break
@@ -127,5 +160,5 @@ def valued_steps(ua: ClusterArrays, cfg: PenaltyConfig, sc, moves: list[tuple[in
                 deferred.add(u)
                 late.append(ordered[k])
         moves = [(u, t) for u, t in moves if u not in worthless and (u, t) not in late] + late
-    return ordered, dropped, worthless, steps, bdw, raw, gains.tolist()
-
+        pairs = {u: w for u, w in pairs.items() if u not in worthless and w not in worthless}
+    return ordered, dropped, worthless, steps, bdw, raw, gains.tolist(), tg, mate
