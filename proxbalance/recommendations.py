@@ -25,13 +25,18 @@ EXPORT_FIELDS = ("order", "vmid", "name", "type", "source_node", "target_node", 
 
 # --- penalty configuration -------------------------------------------------------------------------------
 
-def base_penalty_config(settings: Settings) -> eng.PenaltyConfig:
-    """The preset from settings with the settings' thresholds and memory limit."""
+def preset_config(settings: Settings, name: str) -> eng.PenaltyConfig:
+    """A preset with the settings' thresholds and memory limit."""
     return eng.PenaltyConfig.from_dict({
         "cpu_threshold": settings["thresholds.cpu_percent"],
         "mem_threshold": settings["thresholds.mem_percent"],
         "mem_limit_pct": settings["thresholds.mem_limit_percent"],
-    }, base=eng.load_preset(settings["penalty.preset"]))
+    }, base=eng.load_preset(name))
+
+
+def base_penalty_config(settings: Settings) -> eng.PenaltyConfig:
+    """The configured preset (``penalty.preset``) with the settings' thresholds."""
+    return preset_config(settings, settings["penalty.preset"])
 
 
 def active_penalty_config(settings: Settings, store: Store) -> tuple[eng.PenaltyConfig, str | None, bool]:
@@ -52,9 +57,7 @@ def save_penalty_config(settings: Settings, store: Store, changes: dict[str, Any
 
 
 def apply_preset(settings: Settings, store: Store, name: str) -> eng.PenaltyConfig:
-    cfg = eng.PenaltyConfig.from_dict({
-        "cpu_threshold": settings["thresholds.cpu_percent"], "mem_threshold": settings["thresholds.mem_percent"],
-        "mem_limit_pct": settings["thresholds.mem_limit_percent"]}, base=eng.load_preset(name))
+    cfg = preset_config(settings, name)
     plans.save_penalty_config(store.engine, cfg.to_dict(), name)
     return cfg
 
