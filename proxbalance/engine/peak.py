@@ -30,7 +30,8 @@ import numpy as np
 from .arrays import CPU, MEM
 from .state import View
 
-SWAP_NODES = 4  # swap partners are drawn from this many coldest nodes
+SWAP_NODES = 4  # swap partners are drawn from this many coldest nodes (below BIG one more run draws them from
+# every node: a cold-nodes-only search can get stuck on a hot node holding a few large guests)
 SWAP_ROWS = 48  # ... for this many of the largest units on the hottest node
 SWAP_TRIES = 8  # swap cells (best cheap keys first) whose exact joint value is computed
 BIG = 200_000  # units x nodes above which only one variant runs
@@ -43,8 +44,8 @@ def _max2(x: np.ndarray) -> np.ndarray:
 
 
 class PeakRun:
-    def __init__(self, s, step_pct: float, variant: str):
-        self.s, self.a, self.variant = s, s.a, variant
+    def __init__(self, s, step_pct: float, variant: str, swap_nodes: int = SWAP_NODES):
+        self.s, self.a, self.variant, self.swap_nodes = s, s.a, variant, swap_nodes
         self.st = s.st.clone()
         self.step = step_pct / 100.0
         a = self.a
@@ -226,8 +227,8 @@ class PeakRun:
             keep = np.argsort(-_max2(self.d2[rows] / self.cap2[h]), kind="stable")[:SWAP_ROWS]
             keep.sort()
             rows, allowed_u, place_u = rows[keep], allowed_u[keep], place_u[keep]
-        order = np.argsort(util)
-        cold = [int(j) for j in order if np.isfinite(util[j]) and j != h][:SWAP_NODES]
+        order = np.lexsort((self.node_rank, np.round(util, 12)))  # ties by node name (permutation-invariant)
+        cold = [int(j) for j in order if np.isfinite(util[j]) and j != h][:self.swap_nodes]
         ws = np.flatnonzero(np.isin(st.cur, cold) & s.movable) if cold else np.zeros(0, dtype=np.int64)
         if not len(ws):
             return False
@@ -307,12 +308,16 @@ class PeakRun:
 
 
 def peak_phase(s, step_pct: float, max_steps: int, variants=VARIANTS) -> int:
-    """Run the peak steps (a few tie-breaking variants), apply the best run to the search; returns its steps."""
+    """Run the peak steps (a few tie-breaking variants, one with swap partners from every node), apply the best
+    run to the search; returns its steps."""
     best, best_key = None, None
+    runs = [(v, SWAP_NODES) for v in variants]
     if s.a.n_guests * s.a.n_nodes > BIG:
-        variants = variants[:1]
-    for variant in variants:
-        run = PeakRun(s, step_pct, variant)
+        runs = runs[:1]
+    elif s.a.n_nodes > SWAP_NODES + 1:
+        runs.append((variants[0], s.a.n_nodes))  # swap partners from every node
+    for variant, width in runs:
+        run = PeakRun(s, step_pct, variant, width)
         while run.steps < max_steps and run.step_once():
             run.steps += 1
         moved = run.st.cur != run.st.orig

@@ -81,6 +81,7 @@ class Search:
         self.order: list[int] = []
         self.gains: dict[int, float] = {}
         self.pairs: dict[int, int] = {}  # swap halves (both directions), set by the peak phase
+        self.node_rank = np.argsort(np.argsort(np.array(ua.node_names, dtype=object)))
 
     # -- incremental bookkeeping ------------------------------------------------------------------
     def _mask(self, cols: np.ndarray, Sc: np.ndarray, Fc: np.ndarray) -> np.ndarray:
@@ -104,7 +105,14 @@ class Search:
         return bool(((self.st.n["blend"][t, [CPU, MEM]] + self.d2[u]) <= self.peak_cap * self.a.cap[t, [CPU, MEM]]).all())
 
     def best_target(self, u: int) -> int:
-        return int(np.argmin(self.M[:, u]))
+        """Node with the lowest masked score for u; exact ties go to the first node name (permutation-invariant)."""
+        m = self.M[:, u]
+        j = int(np.argmin(m))
+        if np.isfinite(m[j]):
+            tie = np.flatnonzero(m <= m[j] + 1e-9)
+            if len(tie) > 1:
+                j = int(tie[np.argmin(self.node_rank[tie])])
+        return j
 
     def partial(self, rows: np.ndarray, family: str) -> np.ndarray:
         """(m, N) dynamic points of one term family for some rows on every node."""

@@ -100,3 +100,15 @@ def test_permuting_nodes_and_guests_permutes_the_plan(seed, n_nodes, n_guests, p
     m2 = sorted((r.vmid, r.source_node, r.target_node) for r in p2.recommendations)
     assert m1 == m2
     assert sorted(p1.skipped) == sorted(p2.skipped)
+
+
+def test_identical_target_nodes_tie_by_name():
+    """Regression (found by hypothesis): two identical empty nodes; the greedy's target must not depend on order."""
+    snap, hist, cfg, a = _case(108656, 6, 5)
+    rng = np.random.default_rng(1)
+    snap2 = ClusterSnapshot(time=0.0, nodes=tuple(snap.nodes[i] for i in rng.permutation(len(snap.nodes))),
+                            guests=tuple(snap.guests[i] for i in rng.permutation(len(snap.guests))),
+                            storages=snap.storages, ha_rules=snap.ha_rules)
+    m1 = sorted((r.vmid, r.target_node) for r in plan(a, cfg).recommendations)
+    m2 = sorted((r.vmid, r.target_node) for r in plan(build_arrays(snap2, hist, cfg), cfg).recommendations)
+    assert m1 == m2
