@@ -4,7 +4,7 @@
 
 Prints JSON: single-client latency percentiles (ms) over keep-alive HTTPS (requests.Session, TLS verified),
 then throughput with ``--clients`` concurrent sessions. ``--speed 0`` runs the sim stepped (static time,
-every answer cached); the default replays time at 60x so answers are recomputed every 10 sim seconds.
+every answer cached); the default replays time at 60x, where loads are recomputed once per real second (60 sim seconds).
 The simulator and each client run in their own processes (no shared GIL). Responses are gzip-compressed
 when the client accepts it, as pveproxy does (requests does by default).
 """

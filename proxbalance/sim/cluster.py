@@ -205,9 +205,17 @@ class Cluster:
         since = np.array([g.start_time for g in self.guests], dtype=np.float64)
         return node_of, running & online[node_of], since
 
-    def snapshot(self, quantum: float = 10.0, at: float | None = None) -> load.Snapshot:
-        """The cluster's load at now (or at ``at``), quantised to ``quantum`` sim seconds, cached per state
-        version. Events use ``at`` so what they see does not depend on when time was next looked at."""
+    @property
+    def quantum(self) -> float:
+        """Sim seconds one load computation stands for: 10 s (PVE's status interval), or one real second's worth
+        when the clock runs faster than 10x, so a fast demo recomputes about once a second, not 6 times."""
+        return 10.0 if self.clock.stepped else max(10.0, self.clock.speed)
+
+    def snapshot(self, quantum: float | None = None, at: float | None = None) -> load.Snapshot:
+        """The cluster's load at now (or at ``at``), quantised to ``quantum`` sim seconds (default
+        :attr:`quantum`), cached per state version. Events use ``at`` so what they see does not depend on when
+        time was next looked at."""
+        quantum = self.quantum if quantum is None else quantum
         with self.lock:
             now = self.sync() if at is None else at
             qt = float(np.floor(now / quantum) * quantum)
