@@ -94,14 +94,20 @@ def guests_only(query: GuestsQuery):
             "total": len(guests)}
 
 
-@endpoint(bp, "GET", "/api/guests/<int:vmid>/location", response=LocationResponse,
-          summary="The node a guest runs on (newest snapshot).")
-def guest_location(vmid: int):
+def _guest(vmid: int):
+    """(guest, snapshot meta) from the newest snapshot; 400 for an out-of-range id, 404 if absent."""
     check(VmId, vmid, "vmid")
     snap, meta = _snapshot()
     g = snap.guest(vmid)
     if g is None:
         raise NotFoundError(f"guest {vmid} is not in the newest snapshot", details={"vmid": vmid})
+    return g, meta
+
+
+@endpoint(bp, "GET", "/api/guests/<int:vmid>/location", response=LocationResponse,
+          summary="The node a guest runs on (newest snapshot).")
+def guest_location(vmid: int):
+    g, meta = _guest(vmid)
     return {**meta, "vmid": g.vmid, "name": g.name, "node": g.node, "type": g.type, "status": g.status}
 
 
@@ -127,11 +133,7 @@ def node_storage(node: str):
 @endpoint(bp, "GET", "/api/guests/<int:vmid>/tags", response=TagsResponse,
           summary="A guest's tags and what ProxBalance reads from them (ignore, pin, affinity groups).")
 def guest_tags(vmid: int):
-    check(VmId, vmid, "vmid")
-    snap, meta = _snapshot()
-    g = snap.guest(vmid)
-    if g is None:
-        raise NotFoundError(f"guest {vmid} is not in the newest snapshot", details={"vmid": vmid})
+    g, meta = _guest(vmid)
     return {**meta, **shape.guest_tags(g)}
 
 
