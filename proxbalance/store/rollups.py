@@ -66,6 +66,13 @@ def _roll(conn: Connection, src: Table, dst: Table, key: str, metrics: tuple[str
     conn.execute(insert(dst).from_select(names, query))
 
 
+#: (raw, 5-minute, hourly table, key column, metrics, integer key?) for guests and nodes
+_SERIES = (
+    (guest_raw, guest_5m, guest_1h, "vmid", ("cpu", "mem", "disk", "net"), True),
+    (node_raw, node_5m, node_1h, "node", ("cpu", "mem", "iowait", "net"), False),
+)
+
+
 def rollup(conn: Connection, now: float) -> tuple[int, int]:
     """Roll every complete 5-minute bucket and hour not yet rolled; return the new markers."""
     m5 = get_state(conn, "rollup_5m_until")
@@ -74,18 +81,14 @@ def rollup(conn: Connection, now: float) -> tuple[int, int]:
         return m5 or 0, m1 or 0
     end5 = int(now) // FIVE_MIN * FIVE_MIN
     if end5 > m5:
-        _roll(conn, guest_raw, guest_5m, "vmid", ("cpu", "mem", "disk", "net"), FIVE_MIN, m5, end5,
-              from_raw=True, integer=True)
-        _roll(conn, node_raw, node_5m, "node", ("cpu", "mem", "iowait", "net"), FIVE_MIN, m5, end5,
-              from_raw=True, integer=False)
+        for raw, five, _hour, key, metrics, integer in _SERIES:
+            _roll(conn, raw, five, key, metrics, FIVE_MIN, m5, end5, from_raw=True, integer=integer)
         m5 = end5
         set_state(conn, "rollup_5m_until", m5)
     end1 = m5 // HOUR * HOUR
     if end1 > m1:
-        _roll(conn, guest_5m, guest_1h, "vmid", ("cpu", "mem", "disk", "net"), HOUR, m1, end1,
-              from_raw=False, integer=True)
-        _roll(conn, node_5m, node_1h, "node", ("cpu", "mem", "iowait", "net"), HOUR, m1, end1,
-              from_raw=False, integer=False)
+        for _raw, five, hour, key, metrics, integer in _SERIES:
+            _roll(conn, five, hour, key, metrics, HOUR, m1, end1, from_raw=False, integer=integer)
         m1 = end1
         set_state(conn, "rollup_1h_until", m1)
     return m5, m1
