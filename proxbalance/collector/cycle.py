@@ -1,11 +1,11 @@
 """One collection cycle: PVE -> ClusterSnapshot -> store, in one transaction or not at all.
 
-``collect_once(settings, store)`` fetches the cluster with O(nodes) API calls (collector_fetch), builds the
-snapshot, samples and guest inventory (collector_build), and writes snapshot + samples + inventory + rollups +
+``collect_once(settings, store)`` fetches the cluster with O(nodes) API calls (collector.fetch), builds the
+snapshot, samples and guest inventory (collector.build), and writes snapshot + samples + inventory + rollups +
 retention in ONE transaction. A node that does not answer is recorded (``Node.reachable=False`` and an entry
 in ``errors``) and the cycle continues; a lost quorum is recorded (``quorate=False``); a cluster that does not
 answer at all raises :class:`UpstreamError` (or :class:`ProxmoxAuthError`) and writes nothing. After the
-first run, or after a gap, day/week history is backfilled from rrddata (collector_backfill).
+first run, or after a gap, day/week history is backfilled from rrddata (collector.backfill).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 from proxbalance import metrics
-from proxbalance.collector_backfill import backfill, clock_skew
-from proxbalance.collector_build import build, plan_config_reads
-from proxbalance.collector_fetch import fetch_cluster, fetch_details
+from proxbalance.collector.backfill import backfill, clock_skew
+from proxbalance.collector.build import build, plan_config_reads
+from proxbalance.collector.fetch import fetch_cluster, fetch_details
 from proxbalance.config import Settings
 from proxbalance.errors import ConflictError, ProxBalanceError
 from proxbalance.pve.client import PveClient
