@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from proxbalance import metrics
 from proxbalance.api import auth, ratelimit
+from proxbalance.api.bulkhead import Bulkhead
 from proxbalance.api.endpoint import WRITE_METHODS
 from proxbalance.api.errors import assign_request_id, register_error_handlers
 from proxbalance.api.ratelimit import RateLimiter
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         settings=settings, store=store,
         ratelimiter=RateLimiter(settings["ratelimit.storage_uri"], settings["ratelimit.read_per_minute"],
                                 settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"]),
-        clock=clock or time.time)
+        clock=clock or time.time,
+        bulkhead=Bulkhead(settings["server.proxmox_workers"], settings["server.proxmox_wait_seconds"]))
     if settings["server.behind_proxy"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     register_error_handlers(app)
