@@ -82,7 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ratelimit.enabled", bool, True, "Rate-limit requests per API key (per address when anonymous)."),
     _s("ratelimit.read_per_minute", int, 600, "Read requests allowed per key per minute.", min=1),
     _s("ratelimit.write_per_minute", int, 60, "Write requests allowed per key per minute.", min=1),
-    _s("ratelimit.storage_uri", str, "memory://", "Flask-Limiter storage (memory:// or redis://...)."),
+    _s("ratelimit.storage_uri", str, "shared", "Where request counts live: shared = a file in paths.data_dir "
+       "that every worker process on the host counts in (exact per-key budgets under gunicorn); memory:// = "
+       "per process; redis://... = across hosts (limits storage URI)."),
     _s("metrics.public", bool, False, "Serve /metrics without an API key (for a local Prometheus)."),
     # Collection and history
     _s("collection.interval_seconds", int, 60, "Seconds between collections.", min=10, max=86400),

@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.extensions["proxbalance"] = AppState(
         settings=settings, store=store,
         ratelimiter=RateLimiter(settings["ratelimit.storage_uri"], settings["ratelimit.read_per_minute"],
-                                settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"]),
+                                settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"],
+                                data_dir=settings["paths.data_dir"]),
         clock=clock or time.time,
         bulkhead=Bulkhead(settings["server.proxmox_workers"], settings["server.proxmox_wait_seconds"]))
     if settings["server.behind_proxy"]:

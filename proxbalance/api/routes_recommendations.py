@@ -166,7 +166,7 @@ def _scores(vmid: int | None, hypothetical: dict[str, Any] | None, thresholds: d
     return eng.score_guest(arrays, cfg, vmid, hypothetical=hypothetical)
 
 
-@endpoint(bp, "POST", "/api/node-scores", body=NodeScoresBody,
+@endpoint(bp, "POST", "/api/node-scores", body=NodeScoresBody, scope="read",  # computes, changes nothing
           summary="Penalty score of every node for a guest (by vmid) or a hypothetical guest size.")
 def node_scores(body: NodeScoresBody):
     hypothetical = None
@@ -179,7 +179,7 @@ def node_scores(body: NodeScoresBody):
     return {"node_scores": result}
 
 
-@endpoint(bp, "POST", "/api/guest/<int:vmid>/migration-options", body=OptionsBody,
+@endpoint(bp, "POST", "/api/guest/<int:vmid>/migration-options", body=OptionsBody, scope="read",
           summary="Migration suitability (0-100) of every node for one guest, best first.")
 def migration_options(vmid: int, body: OptionsBody):
     result = _scores(vmid, None, body.model_dump())

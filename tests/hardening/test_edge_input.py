@@ -99,3 +99,12 @@ def test_engine_validation_errors_name_the_field(client, admin_key):
 def test_json_depth_ignores_brackets_in_strings():
     assert json_depth(b'{"a": "[[[[[[", "b": [1, {"c": "\\"]]]"}]}') == 3
     assert json_depth(b"1") == 0 and json_depth(b"") == 0
+
+
+def test_compute_only_posts_are_allowed_to_read_keys(client, read_key, store):
+    h = {"X-API-Key": read_key}
+    for path, body in (("/api/node-scores", {"cpu_cores": 1, "mem_bytes": 1024}),
+                       ("/api/guest/100/migration-options", {}), ("/api/penalty-config/simulate", {})):
+        resp = client.post(path, json=body, headers=h)
+        assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "no_data"  # past the scope check
+    assert client.post("/api/penalty-config", json={"config": {}}, headers=h).status_code == 403  # a real write
