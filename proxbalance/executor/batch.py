@@ -198,11 +198,16 @@ def resolve_orphans(ctx: ExecContext, *, stale_seconds: float | None = None) -> 
     for b in mlog.batches(ctx.store.engine, ("queued", "running", "cancelling")):
         if ctx.now() - (b["heartbeat"] or b["created_at"]) < stale:
             continue
+        # the runner may have died between starting a move and saving the batch: the intents (tagged with
+        # the batch's session id) are the truth
+        recs, _ = mlog.query(ctx.store.engine, session_id=b["session_id"], limit=None, newest_first=False)
+        by_vmid = {r["vmid"]: r for r in recs}
         for m in b["moves"]:
-            if m["status"] == "queued":
+            rec = by_vmid.get(m["vmid"])
+            if rec is not None:
+                m["migration_id"], m["status"], m["error"] = rec["migration_id"], rec["state"], rec["error"]
+            elif m["status"] in ("queued", "running"):
                 m["status"], m["error"] = "skipped", "batch interrupted (ProxBalance restarted)"
-            elif m["status"] == "running" and m["migration_id"]:
-                m["status"] = mlog.get(ctx.store.engine, m["migration_id"])["state"]
         mlog.save_batch(ctx.store.engine, b["batch_id"], now=ctx.now(), state="interrupted",
                         data={**{k: b[k] for k in ("continue_on_failure", "request_id", "session_id", "limits")},
                               "moves": b["moves"]})
