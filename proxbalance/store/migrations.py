@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import leases, plans, schema
+from proxbalance.store import leases, maintenance, migrations_log, plans, schema
 from proxbalance.store.tx import write_tx
 
 
@@ -34,6 +34,8 @@ MIGRATIONS: list[Migration] = [
     Migration("0002_collector_snapshots_history", _create(*schema.COLLECTOR_TABLES)),
     Migration("0003_recommendations", _create(*plans.TABLES)),
     Migration("0004_leases", _create(*leases.TABLES)),
+    Migration("0005_executor", _create(*migrations_log.TABLES)),
+    Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
 ]
 
 
