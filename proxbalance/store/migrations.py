@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import automation, notifications, plans, schema
+from proxbalance.store import automation, maintenance, migrations_log, notifications, plans, schema
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ MIGRATIONS: list[Migration] = [
     Migration("0001_api_keys_and_audit", _create(schema.api_keys, schema.audit_log)),
     Migration("0002_collector_snapshots_history", _create(*schema.COLLECTOR_TABLES)),
     Migration("0003_recommendations", _create(*plans.TABLES)),
+    Migration("0005_executor", _create(*migrations_log.TABLES)),
+    Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
     Migration("0007_automation", _create(*automation.TABLES, *notifications.TABLES)),
 ]
 
