@@ -169,8 +169,8 @@ SETTINGS: tuple[Setting, ...] = (
        "(smallest guests first) when the count spread exceeds automation.guest_count_max_spread."),
     _s("automation.guest_count_max_spread", int, 10, "Guest-count spread (most - fewest running guests on a "
        "node) tolerated before guest-count balancing proposes a move.", min=1, max=10000),
-    _s("automation.lease_seconds", int, 900, "A cycle's lease: a crashed cycle's lease expires after this.",
-       min=30, max=86400),
+    _s("automation.lease_seconds", int, 900, "A cycle's lease (seconds, renewed while it runs): a crashed "
+       "cycle's lease expires after this.", min=2, max=86400),
     # Notifications (docs/automation.md)
     _s("notifications.enabled", bool, False, "Send notifications through apprise."),
     _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://..., json://...). Secret: they carry "
