@@ -31,8 +31,14 @@ from typing import Any
 from proxbalance import notify
 from proxbalance import notify_messages as msg
 from proxbalance.automation_config import effective
-from proxbalance.automation_facts import (candidates, guest_count_candidates, live_snapshot, past_moves, plan,
-                                          running_migration_tasks)
+from proxbalance.automation_facts import (
+    candidates,
+    guest_count_candidates,
+    live_snapshot,
+    past_moves,
+    plan,
+    running_migration_tasks,
+)
 from proxbalance.automation_gates import Candidate, Facts, Verdict, evaluate
 from proxbalance.automation_outcomes import check_pause, follow, notify_finished
 from proxbalance.config import Settings

@@ -1,7 +1,7 @@
 """Fixtures for automation against ``proxbalance sim`` (tests/automation/cluster.toml: three nodes, n1 carrying
 the load; stepped clock) over HTTPS.
 
-Import the fixtures into a test module (``from tests.automation.simfix import *``). The ExecContext's clock
+The fixtures live in tests/automation/sim/conftest.py. The ExecContext's clock
 is the simulator's and its ``sleep`` advances simulated time, so nothing waits on the wall clock.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from proxmoxer import ProxmoxAPI
 
 from proxbalance.automation import run_cycle
@@ -17,8 +16,6 @@ from proxbalance.collector import collect_once
 from proxbalance.executor.context import ExecContext
 from proxbalance.pve.client import PveClient
 from proxbalance.sim import SimServer
-from proxbalance.store import Store
-from tests.collector.conftest import sim_settings
 
 CLUSTER = str(Path(__file__).resolve().parent / "cluster.toml")
 ADMIN_KEY = "pb-test-admin-key-automation-000000000"
@@ -29,25 +26,6 @@ LIVE = {"automation.enabled": True, "automation.dry_run": False, "automation.obs
         "automation.max_migrations_per_run": 2,
         "executor.poll_interval_seconds": 0.01, "auth.bootstrap_admin_key": ADMIN_KEY,
         "ratelimit.enabled": False}
-
-
-@pytest.fixture
-def sim():
-    server = SimServer(scenario=CLUSTER, seed=0, stepped=True).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def asettings(sim, tmp_path):
-    return sim_settings(sim, tmp_path / "data", **LIVE)
-
-
-@pytest.fixture
-def astore(asettings):
-    s = Store.open(asettings)
-    yield s
-    s.close()
 
 
 def make_ctx(sim: SimServer, settings, store) -> ExecContext:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from proxbalance.executor.maintenance import set_maintenance
 from proxbalance.executor.migrations import list_migrations, start_migration, wait
 from proxbalance.store import automation as repo
-from tests.automation.simfix import (asettings, astore, by_vmid, collect, cycle, gates_of, make_ctx,  # noqa: F401
-                                     pve, sim)
+from tests.automation.simfix import by_vmid, collect, cycle, gates_of, make_ctx, pve
 
 
 def sim_migration_tasks(sim):
