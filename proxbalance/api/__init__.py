@@ -27,6 +27,8 @@ BLUEPRINTS = (
     "proxbalance.api.routes_keys",
     "proxbalance.api.routes_recommendations",
     "proxbalance.api.routes_penalty",
+    "proxbalance.api.routes_migrate",
+    "proxbalance.api.routes_guest_ops",
     "proxbalance.api.routes_notifications",
     "proxbalance.api.routes_automation",
 )

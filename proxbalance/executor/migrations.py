@@ -25,7 +25,7 @@ from proxbalance.executor.context import ExecContext
 from proxbalance.executor.live import MIGRATION_TASK_TYPES, LiveView
 from proxbalance.executor.validate import validate_move
 from proxbalance.pve.parse import upid_node
-from proxbalance.store import Store
+from proxbalance.store import Store, leases
 from proxbalance.store import migrations_log as mlog
 
 TASK_SLACK = 30.0  # seconds: a task may carry a start time this much before our intent (clock skew)
@@ -50,18 +50,6 @@ def upid_start(upid: str | None) -> float:
         return float(int(parts[4], 16))
     except (IndexError, ValueError):
         return 0.0
-
-
-@contextlib.contextmanager
-def _lease(ctx: ExecContext, name: str, ttl: float = 120.0):
-    """The hardening area's store lease when present, else nothing (the DB constraint still holds)."""
-    try:
-        from proxbalance.store.leases import holding
-    except ImportError:
-        yield
-        return
-    with holding(ctx.store.engine, name, ttl_seconds=ttl):
-        yield
 
 
 # -- start ------------------------------------------------------------------------------------------------------
@@ -236,14 +224,19 @@ def _from_location(ctx: ExecContext, rec: dict[str, Any], live: LiveView, *, why
 def reconcile(ctx: ExecContext) -> list[dict[str, Any]]:
     """Resolve every active intent against the cluster (one live read for all). Returns the records that
     were active before, as they are now."""
-    out = []
-    with _lease(ctx, "executor.reconcile"):
-        rows = mlog.active(ctx.store.engine)
-        if not rows:
-            return []
-        live = LiveView.read(ctx.pve)
-        for rec in rows:
-            out.append(refresh(ctx, rec["migration_id"], live=live))
+    out: list[dict[str, Any]] = []
+    if not mlog.active(ctx.store.engine):
+        return out
+    try:
+        with leases.holding(ctx.store.engine, "executor.reconcile", ttl_seconds=120):
+            live = LiveView.read(ctx.pve)
+            for rec in mlog.active(ctx.store.engine):
+                out.append(refresh(ctx, rec["migration_id"], live=live))
+    except ConflictError as exc:
+        if not (isinstance(exc.details, dict) and exc.details.get("lease") == "executor.reconcile"):
+            raise
+        # another worker is reconciling right now; its conditional updates and ours never clash, and an
+        # unresolved intent still blocks its guest through the unique index
     return out
 
 

@@ -86,7 +86,7 @@ def validate_move(ctx: ExecContext, vmid: int, target_node: str, *, source_node:
     v.checks.append(_staleness(ctx))
     v.checks.append(_guest_state(g, source_node, online, v))
     v.checks.append(_resources(ctx, live, g, target_node, v, exclude_migration_id))
-    v.checks.append(_storage(live, g, target_node, targetstorage, v))
+    v.checks.append(storage_check(live, g, target_node, targetstorage, v))
     v.checks.append(_locks(ctx, live, g, exclude_migration_id))
     v.checks.append(_affinity(live, g, target_node, v))
     v.checks.append(Check("quorum", live.quorate, "Cluster is quorate" if live.quorate else
@@ -176,7 +176,7 @@ def _resources(ctx: ExecContext, live: LiveView, g: LiveGuest, target: str, v: V
                              f"{cpu_after:.0f} % after the move")
 
 
-def _storage(live: LiveView, g: LiveGuest, target: str, targetstorage: str | None, v: Validation) -> Check:
+def storage_check(live: LiveView, g: LiveGuest, target: str, targetstorage: str | None, v: Validation) -> Check:
     name = "storage"
     cfg = live.config_of(g)
     mapping = storage_map(targetstorage)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Float, String, Table, Text, delete, select, update
 
-from proxbalance.store.migrations_log import write_tx
+from proxbalance.store.tx import write_tx
 from proxbalance.store.schema import metadata
 
 node_maintenance = Table(

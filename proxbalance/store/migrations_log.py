@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from proxbalance.errors import ConflictError, NotFoundError
 from proxbalance.store.schema import metadata
+from proxbalance.store.tx import write_tx
 
 ACTIVE_STATES = ("pending", "started", "unknown")
 FINAL_STATES = ("completed", "failed", "cancelled")
@@ -103,15 +104,6 @@ migration_batches = Table(
 
 TABLES = (migrations, migration_events, migration_batches)
 _JSON = ("progress", "validation", "predicted", "measured")
-
-
-def write_tx(engine: Engine):
-    """A write transaction (BEGIN IMMEDIATE on SQLite once ``store.tx`` exists)."""
-    try:
-        from proxbalance.store.tx import write_tx as _wtx
-    except ImportError:
-        return engine.begin()
-    return _wtx(engine)
 
 
 def _row(r: Any) -> dict[str, Any]:
