@@ -153,3 +153,19 @@ def test_no_return_to_the_node_it_left(sim, asettings, astore):
     s = asettings.replace(automation__cooldown_minutes=0)
     row = by_vmid(cycle(sim, s, astore, test=True)).get(first["vmid"])
     assert row is not None and row["gate"] == "no_return" and row["target_node"] in row["reason"]
+
+
+def test_ha_guests_move_only_through_ha(sim, asettings, astore):
+    s = asettings.replace(automation__max_concurrent=16, automation__max_migrations_per_run=16)
+    plan = cycle(sim, s, astore, test=True)
+    ha = [r for r in plan["verdicts"] if r["vmid"] in (103, 104) and r["verdict"] == "dry_run"]
+    assert ha, "the plan should move an HA guest off the hot node"
+    held = by_vmid(cycle(sim, s.replace(automation__move_ha_guests=False), astore, test=True))
+    assert all(held[r["vmid"]]["gate"] == "ha_managed" for r in ha)
+    out = cycle(sim, s, astore)
+    started = {r["vmid"]: r for r in out["verdicts"] if r["verdict"] == "executed"}
+    recs = {r["vmid"]: r for r in list_migrations(astore, origin="automation")[0]}
+    for vmid in set(started) & {103, 104}:
+        assert recs[vmid]["ha"] is True and recs[vmid]["request_upid"]  # filed with the HA manager
+        assert any(t.type == "hamigrate" and t.id == str(vmid) for t in sim.tasks.tasks.values())
+    assert set(started) & {103, 104}
