@@ -7,6 +7,7 @@ is the simulator's and its ``sleep`` advances simulated time, so nothing waits o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from proxmoxer import ProxmoxAPI
@@ -58,3 +59,19 @@ def gates_of(out) -> set:
 
 def finish_migrations(sim, seconds: float = 900.0) -> None:
     sim.advance(seconds)
+
+
+def config_file(tmp_path, settings, **automation) -> str:
+    """A TOML config file with the simulator connection and automation settings of ``settings``."""
+    keys = ("proxmox.host", "proxmox.port", "proxmox.token_id", "proxmox.token_secret", "proxmox.ca_file",
+            "paths.data_dir", "automation.enabled", "automation.dry_run", "automation.observation_cycles",
+            "automation.observation_minutes", "automation.min_confidence", "collection.backfill")
+    sections: dict = {}
+    for k in keys:
+        sec, name = k.split(".")
+        sections.setdefault(sec, {})[name] = settings[k]
+    sections["automation"].update(automation)
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(f"[{sec}]\n" + "\n".join(f"{n} = {json.dumps(v)}" for n, v in vals.items())
+                              for sec, vals in sections.items()) + "\n")
+    return str(path)

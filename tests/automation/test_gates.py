@@ -226,3 +226,18 @@ def test_maintenance_evacuation_goes_first():
 def test_guest_moved_or_locked_meanwhile():
     assert fired(f=facts(snapshot=snap(guests=(guest(node="pve2"),)))) == ["guest_state"]
     assert fired(f=facts(snapshot=snap(guests=(guest(lock="backup"),)))) == ["guest_state"]
+
+
+def test_guest_count_balancing_proposes_the_smallest_guest_from_the_fullest_node():
+    from proxbalance.automation_facts import guest_count_candidates
+
+    crowd = tuple(Guest(vmid=200 + i, name=f"c{i}", type="lxc", node="pve1", status="running", maxcpu=1, cpu=0.1,
+                        maxmem=GIB, mem=(i + 1) * 2**20) for i in range(12))
+    sn = snap(nodes=(node("pve1"), node("pve2"), node("pve3", maintenance=True)), guests=crowd)
+    assert guest_count_candidates(sn, conf(), set()) == []  # off by default
+    s = conf(automation__balance_guest_count=True, automation__guest_count_max_spread=10)
+    [c] = guest_count_candidates(sn, s, set())
+    assert (c.vmid, c.source, c.target, c.kind) == (200, "pve1", "pve2", "guest_count")  # never to maintenance
+    assert guest_count_candidates(sn, s, {200})[0].vmid == 201  # already a plan candidate: the next one
+    assert guest_count_candidates(sn, conf(automation__balance_guest_count=True,
+                                           automation__guest_count_max_spread=12), set()) == []

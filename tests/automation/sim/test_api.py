@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from proxbalance.api import create_app
 from proxbalance.config import REDACTED
 from proxbalance.store import leases
-from tests.automation.simfix import ADMIN_KEY, collect
+from tests.automation.simfix import ADMIN_KEY, collect, config_file
 
 
 @pytest.fixture
@@ -80,3 +82,15 @@ def test_writes_need_admin(client, astore):
     assert client.get("/api/automigrate/status", headers={"X-API-Key": key}).status_code == 200
     for path in ("/api/automigrate/run", "/api/automigrate/test", "/api/automigrate/toggle-timer"):
         assert client.post(path, json={}, headers={"X-API-Key": key}).status_code == 403
+
+
+def test_cli_automigrate_dry_run(sim, asettings, astore, tmp_path, capsys):
+    from proxbalance.cli import main
+
+    conf = config_file(tmp_path, asettings)  # live in the file; --dry-run wins
+    assert main(["--config", conf, "automigrate", "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "dry_run" and out["summary"]["would_execute"] >= 1 and out["summary"]["executed"] == 0
+    assert main(["--config", conf, "automigrate", "--test"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"cycle {out['cycle_id'] + 1} (test):") and "[" in text

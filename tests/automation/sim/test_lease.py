@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ from proxbalance.sim import faults
 from proxbalance.store import automation as repo
 from proxbalance.store import leases
 from tests.automation.servers import HttpReceiver
-from tests.automation.simfix import collect, cycle
+from tests.automation.simfix import collect, config_file, cycle
 
 
 def test_two_cycles_started_at_once_one_runs_one_is_refused(sim, asettings, astore):
@@ -46,25 +45,9 @@ def test_two_cycles_started_at_once_one_runs_one_is_refused(sim, asettings, asto
     assert leases.current(astore.engine, "automation-cycle") is None  # released after the run
 
 
-def _config_file(tmp_path, sim, settings) -> str:
-    keys = ("proxmox.host", "proxmox.port", "proxmox.token_id", "proxmox.token_secret", "proxmox.ca_file",
-            "paths.data_dir", "automation.enabled", "automation.dry_run", "automation.observation_cycles",
-            "automation.observation_minutes", "automation.min_confidence", "collection.backfill")
-    sections: dict = {}
-    for k in keys:
-        sec, name = k.split(".")
-        sections.setdefault(sec, {})[name] = settings[k]
-    sections["automation"]["lease_seconds"] = 3
-    text = "\n".join(f"[{sec}]\n" + "\n".join(f"{n} = {json.dumps(v)}" for n, v in vals.items())
-                     for sec, vals in sections.items())
-    path = tmp_path / "config.toml"
-    path.write_text(text)
-    return str(path)
-
-
 def test_a_cycle_killed_mid_way_recovers(sim, asettings, astore, tmp_path):
     collect(sim, asettings, astore)
-    conf = _config_file(tmp_path, sim, asettings)
+    conf = config_file(tmp_path, asettings, lease_seconds=3)
     faults.apply(sim, "api_fault", {"prefix": "/cluster/resources", "latency_ms": 20000}, sim.now())  # hangs
     proc = subprocess.Popen([sys.executable, "-m", "proxbalance.cli", "--config", conf, "automigrate"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
