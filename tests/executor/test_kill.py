@@ -79,16 +79,18 @@ def test_sigkill_with_batch_in_flight_then_restart(sim, settings, store, collect
 
 def test_sigkill_while_the_migrate_call_is_in_flight(sim, settings, store, collect, tmp_path):
     admin(sim, "POST", "api-faults", prefix="/nodes/n1/qemu/100/migrate", latency_ms=1500)
+    assert sim_migration_tasks(sim) == []
     child = spawn(sim, settings, tmp_path, "one", [{"vmid": 100, "target_node": "n2"}])
     try:
         assert wait_for(lambda: bool(mlog.active(store.engine)))
         assert mlog.active(store.engine)[0]["state"] == "pending"  # intent committed before the call
+        time.sleep(0.7)  # the POST is on the wire, its answer 0.8 s away
         child.send_signal(signal.SIGKILL)
         child.wait(10)
     finally:
         if child.poll() is None:
             child.kill()
-    time.sleep(2.0)  # PVE acts on the request the dead process sent
+    assert wait_for(lambda: bool(sim_migration_tasks(sim, 100)), 10)  # PVE acts on the dead process's request
     admin(sim, "DELETE", "api-faults")
     ctx = make_ctx(sim, settings, store)
     ex.reconcile(ctx)
