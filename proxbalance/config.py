@@ -21,6 +21,9 @@ from proxbalance.errors import ConfigError
 DEFAULT_CONFIG_PATH = "/etc/proxbalance/config.toml"
 ENV_PREFIX = "PROXBALANCE_"
 REDACTED = "********"
+#: events a notification can be sent for (notifications.events)
+NOTIFY_EVENTS = ("migration_started", "migration_completed", "migration_failed", "cycle_summary",
+                 "automation_paused", "evacuation_finished", "forecast_critical")
 
 
 @dataclass(frozen=True)
@@ -132,22 +135,64 @@ SETTINGS: tuple[Setting, ...] = (
        "this % (live numbers).", min=10, max=1000),
     _s("executor.outcome_delay_minutes", float, 10.0, "Minutes after a migration ends before its measured "
        "outcome is captured.", min=0, max=10080),
-    # Automation
-    _s("automation.enabled", bool, False, "Let the automation timer migrate guests."),
-    _s("automation.dry_run", bool, True, "Plan and log, never migrate."),
-    _s("automation.interval_minutes", int, 60, "Minutes between automation cycles.", min=1, max=10080),
+    # Automation (docs/automation.md): off and dry-run by default; every gate below is checked on live data
+    _s("automation.enabled", bool, False, "Let automation migrate guests (off by default)."),
+    _s("automation.dry_run", bool, True, "Plan, gate and record, never migrate (on by default)."),
+    _s("automation.interval_minutes", int, 15, "Minutes between automation cycles (timer and in-process job).",
+       min=1, max=10080),
+    _s("automation.in_process", bool, False, "Run automation cycles inside the API process (APScheduler) instead "
+       "of the systemd timer proxbalance-automigrate.timer. Single-process servers only."),
     _s("automation.max_migrations_per_run", int, 3, "Most migrations one cycle starts.", min=1, max=100),
-    _s("automation.max_concurrent", int, 1, "Most migrations in flight at once.", min=1, max=16),
+    _s("automation.max_concurrent", int, 1, "Most migrations in flight in the cluster at once (ours and "
+       "others'); a cycle starts nothing while this many run.", min=1, max=16),
     _s("automation.min_confidence", int, 70, "Only act on recommendations at least this confident (0-100).",
        min=0, max=100),
-    _s("automation.allowed_window", str, "", "Time window HH:MM-HH:MM (local) when automation may act; "
-       "empty = any time."),
-    # Notifications
+    _s("automation.windows", list, [], "Migration windows, each '[DAYS] HH:MM-HH:MM' (DAYS: mon-fri, sat,sun, "
+       "daily; end before start crosses midnight). Empty = any time."),
+    _s("automation.blackouts", list, [], "Blackout periods that always block: '[DAYS] HH:MM-HH:MM', "
+       "'YYYY-MM-DD', 'YYYY-MM-DD..YYYY-MM-DD' or 'YYYY-MM-DD HH:MM-HH:MM'."),
+    _s("automation.timezone", str, "UTC", "IANA time zone of windows and blackouts (e.g. Europe/Berlin)."),
+    _s("automation.observation_cycles", int, 3, "A move runs only after being recommended in this many "
+       "consecutive cycles (K).", min=1, max=100),
+    _s("automation.observation_minutes", float, 30.0, "... spanning at least this many minutes (T).",
+       min=0, max=10080),
+    _s("automation.cooldown_minutes", float, 240.0, "A guest moved recently waits this long before moving again; "
+       "doubled for each further move inside the lookback.", min=0, max=100000),
+    _s("automation.cooldown_growth", float, 2.0, "Cooldown multiplier per earlier move of the guest inside "
+       "automation.cooldown_lookback_hours.", min=1, max=100),
+    _s("automation.cooldown_lookback_hours", float, 168.0, "Moves counted for the growing cooldown.",
+       min=1, max=8760),
+    _s("automation.no_return_hours", float, 24.0, "Never move a guest back to a node it left within this many "
+       "hours.", min=0, max=8760),
+    _s("automation.target_max_cpu_percent", float, 80.0, "The target's live CPU % plus the guest's must stay "
+       "below this.", min=1, max=100),
+    _s("automation.target_max_mem_percent", float, 85.0, "The target's live memory % plus the guest's must stay "
+       "below this.", min=1, max=100),
+    _s("automation.whitelist_mode", bool, False, "Only move guests tagged auto-migrate-ok."),
+    _s("automation.move_ha_guests", bool, True, "Move HA-managed guests (always through HA, never directly)."),
+    _s("automation.pause_after_failures", int, 3, "Pause automation after this many consecutive failed "
+       "migrations (until an admin resumes it).", min=1, max=100),
+    _s("automation.crs_conflict", str, "skip_ha", "When PVE's CRS rebalances HA guests itself: skip_ha (leave "
+       "HA guests to CRS), pause (move nothing) or ignore.", choices=("skip_ha", "pause", "ignore")),
+    _s("automation.require_all_nodes_online", bool, True, "Act only while every node is online and answered."),
+    _s("automation.refresh_after_seconds", int, 120, "Collect first when the newest snapshot is older than this.",
+       min=0, max=86400),
+    _s("automation.balance_guest_count", bool, False, "Also propose moves that even out guest counts per node "
+       "(smallest guests first) when the count spread exceeds automation.guest_count_max_spread."),
+    _s("automation.guest_count_max_spread", int, 10, "Guest-count spread (most - fewest running guests on a "
+       "node) tolerated before guest-count balancing proposes a move.", min=1, max=10000),
+    _s("automation.lease_seconds", int, 900, "A cycle's lease (seconds, renewed while it runs): a crashed "
+       "cycle's lease expires after this.", min=2, max=86400),
+    # Notifications (docs/automation.md)
     _s("notifications.enabled", bool, False, "Send notifications through apprise."),
-    _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://...). Secret: they carry tokens.",
-       secret=True),
-    _s("notifications.events", list, ["migration_failed", "automation_run", "evacuation"],
-       "Events that notify."),
+    _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://..., json://...). Secret: they carry "
+       "tokens.", secret=True),
+    _s("notifications.events", list, ["migration_failed", "cycle_summary", "automation_paused",
+                                      "evacuation_finished", "forecast_critical"],
+       "Events that notify: migration_started, migration_completed, migration_failed, cycle_summary, "
+       "automation_paused, evacuation_finished, forecast_critical."),
+    _s("notifications.summary_when_idle", bool, False, "Send cycle_summary also for cycles that moved nothing."),
+    _s("notifications.timeout_seconds", float, 10.0, "Seconds one delivery may take.", min=1, max=120),
     # Logging
     _s("logging.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )
@@ -335,19 +380,21 @@ def _check_consistency(values: Mapping[str, Any]) -> None:
     if token_id and ("!" not in token_id or "@" not in token_id.split("!")[0]):
         raise ConfigError("invalid setting 'proxmox.token_id': expected USER@REALM!TOKENNAME, "
                           f"got {token_id!r}", details={"key": "proxmox.token_id"})
-    window = values.get("automation.allowed_window", "")
-    if window and not _valid_window(window):
-        raise ConfigError("invalid setting 'automation.allowed_window': expected HH:MM-HH:MM, "
-                          f"got {window!r}", details={"key": "automation.allowed_window"})
+    from proxbalance.periods import parse_periods  # automation windows/blackouts/timezone
 
-
-def _valid_window(text: str) -> bool:
+    for key, blackout in (("automation.windows", False), ("automation.blackouts", True)):
+        try:
+            parse_periods(values.get(key, []), allow_dates=blackout)
+        except ValueError as exc:
+            raise ConfigError(f"invalid setting {key!r}: {exc}", details={"key": key}) from None
+    tz = values.get("automation.timezone", "UTC")
     try:
-        start, end = text.split("-")
-        for part in (start, end):
-            hh, mm = part.strip().split(":")
-            if not (0 <= int(hh) <= 23 and 0 <= int(mm) <= 59):
-                return False
-    except ValueError:
-        return False
-    return True
+        from zoneinfo import ZoneInfo
+        ZoneInfo(tz)
+    except (ValueError, KeyError, OSError):
+        raise ConfigError(f"invalid setting 'automation.timezone': unknown time zone {tz!r}",
+                          details={"key": "automation.timezone"}) from None
+    unknown = sorted(set(values.get("notifications.events", [])) - set(NOTIFY_EVENTS))
+    if unknown:
+        raise ConfigError(f"invalid setting 'notifications.events': unknown event(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(NOTIFY_EVENTS)}", details={"key": "notifications.events"})

@@ -35,7 +35,10 @@ def test_valid_file(tmp_path):
     ('[penalty]\npreset = "wild"\n', "penalty.preset", "one of"),
     ('[server]\ncors_origins = "x"\n', "server.cors_origins", "list of strings"),
     ('[proxmox]\nhots = "typo"\n', "proxmox.hots", "unknown setting"),
-    ('[automation]\nallowed_window = "25:00-06:00"\n', "automation.allowed_window", "HH:MM-HH:MM"),
+    ('[automation]\nwindows = ["25:00-06:00"]\n', "automation.windows", "hours 00-23"),
+    ('[automation]\nblackouts = ["2026-02-30"]\n', "automation.blackouts", "not a calendar date"),
+    ('[automation]\ntimezone = "Mars/Olympus"\n', "automation.timezone", "unknown time zone"),
+    ('[notifications]\nevents = ["migration_exploded"]\n', "notifications.events", "unknown event"),
 ])
 def test_invalid_values_name_key_and_reason(tmp_path, text, key, reason):
     with pytest.raises(ConfigError) as exc:

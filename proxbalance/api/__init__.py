@@ -32,6 +32,8 @@ BLUEPRINTS = (
     "proxbalance.api.routes_penalty",
     "proxbalance.api.routes_migrate",
     "proxbalance.api.routes_guest_ops",
+    "proxbalance.api.routes_notifications",
+    "proxbalance.api.routes_automation",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         app.register_blueprint(importlib.import_module(name).bp)
     from proxbalance.scheduler import maybe_start  # collection.in_process: APScheduler collection job
     maybe_start(app)
+    from proxbalance.automation_timer import maybe_start as start_automation  # in-process automation job
+    start_automation(app)
     if settings["server.serve_web"]:
         _serve_web(app, Path(settings["server.web_dir"]) if settings["server.web_dir"] else WEB_DIR)
     return app

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import leases, maintenance, migrations_log, plans, schema
+from proxbalance.store import automation, leases, maintenance, migrations_log, notifications, plans, schema
 from proxbalance.store.tx import write_tx
 
 
@@ -36,6 +36,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0004_leases", _create(*leases.TABLES)),
     Migration("0005_executor", _create(*migrations_log.TABLES)),
     Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
+    Migration("0007_automation", _create(*automation.TABLES, *notifications.TABLES)),
 ]
 
 
