@@ -17,6 +17,8 @@ from proxbalance.api.errors import assign_request_id, register_error_handlers
 from proxbalance.api.ratelimit import RateLimiter
 from proxbalance.api.state import AppState
 from proxbalance.config import Settings, load_settings
+from proxbalance.config_service import effective as effective_settings
+from proxbalance.logsetup import configure as configure_logging
 from proxbalance.store import Store
 from proxbalance.store.audit import record as audit_record
 
@@ -27,6 +29,8 @@ BLUEPRINTS = (
     "proxbalance.api.routes_keys",
     "proxbalance.api.routes_recommendations",
     "proxbalance.api.routes_penalty",
+    "proxbalance.api.routes_config",
+    "proxbalance.api.routes_system",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -38,6 +42,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     seconds) defaults to the wall clock — the demo passes the simulator's."""
     settings = settings or load_settings()
     store = store or Store.open(settings)
+    base, (revision, settings) = settings, effective_settings(settings, store)  # the API layer on top
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False
     app.extensions["proxbalance"] = AppState(
@@ -45,6 +50,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         ratelimiter=RateLimiter(settings["ratelimit.storage_uri"], settings["ratelimit.read_per_minute"],
                                 settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"]),
         clock=clock or time.time)
+    app.extensions["proxbalance"].cache.update(config_base=base, config_revision=revision)
+    configure_logging(settings)
     if settings["server.behind_proxy"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     register_error_handlers(app)
