@@ -169,7 +169,8 @@ def _consistent(settings: Settings) -> None:
     try:
         _check_consistency(settings)
     except ConfigError as exc:
-        raise ValidationError(exc.message, details=exc.details) from None
+        key = (exc.details or {}).get("key", "body")
+        raise ValidationError(exc.message, details={"field": key, "key": key}) from None
 
 
 def apply_changes(store: Store, base: Settings, changes: Mapping[str, Any], actor: str,

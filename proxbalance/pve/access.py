@@ -56,7 +56,7 @@ def looks_like_pve(settings: Settings, host: str, port: int, timeout: float = 5.
         body = resp.json()
     except ValueError:
         body = None
-    if not server.startswith("pve-api-daemon") or not isinstance(body, dict) or "data" not in body \
+    if "pve-api-daemon" not in server or not isinstance(body, dict) or "data" not in body \
             or resp.status_code not in (200, 401):
         raise ValidationError(f"{host}:{port} is not a Proxmox VE API (HTTP {resp.status_code}, "
                               f"server {server[:40]!r})", code="host_not_pve", details={"field": "host"})
@@ -87,7 +87,7 @@ def token_info(client: PveClient, token_id: str) -> dict[str, Any] | None:
     try:
         return client.get(TOKEN_PATH, userid=userid, tokenid=tokenid)
     except PveApiError as exc:
-        if "no such token" in exc.message or exc.status_code == 404:
+        if "no such token" in exc.message or "no such user" in exc.message or exc.status_code == 404:
             return None
         raise
 
