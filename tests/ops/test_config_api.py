@@ -15,7 +15,6 @@ from proxbalance.config_service import FILE_ONLY
 from proxbalance.logsetup import log_path
 from proxbalance.store import Store
 from proxbalance.store.config_layer import revision
-from proxbalance.store.keys import create_key
 
 SECRET = "0b8e3c52-6f55-4e33-9c55-5ecre7-t0ken"
 URL_SECRET = "discord://hook-id/s3cr3t-hook-token"
