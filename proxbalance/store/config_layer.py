@@ -4,9 +4,9 @@
 whose ``revision`` goes up on every change, so each API worker notices a change by reading one integer.
 ``config_backups`` keeps named copies of the effective settings, secrets redacted.
 
-Updates are read-modify-write in ONE write transaction whose first statement is the revision bump: on SQLite
-that takes the write lock before anything is read, so two workers posting at once are serialised (the second
-waits up to the busy timeout) and neither loses the other's change.
+Updates are read-modify-write in ONE write transaction (:func:`proxbalance.store.tx.write_tx`: ``BEGIN
+IMMEDIATE`` on SQLite) whose first statement is the revision bump (which also takes the row lock on other
+databases), so two workers posting at once are serialised and neither loses the other's change.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Float, Integer, String, Table, Text, delete, select, update
 
 from proxbalance.store.schema import metadata
+from proxbalance.store.tx import write_tx
 
 config_layer = Table(
     "config_layer", metadata,
@@ -84,7 +85,7 @@ def modify_layer(engine: Engine, change: Callable[[dict[str, Any]], tuple[dict[s
     ``change(current) -> (new_layer, result)`` may raise to abort (nothing is written). Returns
     ``(new revision, result)``.
     """
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         now = time.time()
         # the write comes first: it takes the database write lock before the read below
         conn.execute(update(config_revision).where(config_revision.c.id == 1)
