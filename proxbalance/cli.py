@@ -20,6 +20,7 @@ _REGISTRARS = (
     "proxbalance.collector.cli",  # collect
     "proxbalance.recommend_cli",  # recommend
     "proxbalance.demo",  # demo
+    "proxbalance.updates_cli",  # update
 )
 
 

@@ -20,7 +20,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_recommend(args) -> int:
     from proxbalance import recommendations as svc
-
     from proxbalance.config_service import effective
 
     settings = load_settings(args.config)

@@ -6,6 +6,7 @@ Handlers validate, call one function of :mod:`proxbalance.token_service`, :mod:`
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -152,7 +153,10 @@ def _detached(args: list[str]) -> dict | None:
     if not under_systemd():
         return None
     unit = f"proxbalance-update-{int(time.time())}"
-    argv = ["systemd-run", "--collect", "--unit", unit, sys.executable, "-m", "proxbalance.cli", "update", *args]
+    setenv = [f"--setenv=PROXBALANCE_CONFIG={os.environ['PROXBALANCE_CONFIG']}"] \
+        if os.environ.get("PROXBALANCE_CONFIG") else []
+    argv = ["systemd-run", "--collect", "--unit", unit, *setenv, sys.executable, "-m", "proxbalance.cli", "update",
+            *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     if proc.returncode != 0:
         raise UpstreamError(f"could not start the update unit: {proc.stderr.strip()[:300]}", code="update_failed")

@@ -20,9 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_collect(args) -> int:
     from proxbalance.collector.cycle import collect_once
-    from proxbalance.store import Store
-
     from proxbalance.config_service import effective
+    from proxbalance.store import Store
 
     settings = load_settings(args.config)
     store = Store.open(settings)
