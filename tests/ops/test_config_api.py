@@ -222,3 +222,21 @@ def test_openapi_lists_the_config_routes(tmp_path):
               "/api/settings/collection", "/api/system/change-host", "/api/logs/download"):
         assert p in paths
     assert re.search(r"branch-preview/\{branch\}", json.dumps(list(paths)))
+
+
+def test_import_keeps_secrets_and_guards_the_host(tmp_path):
+    a = instance(tmp_path, "a", toml='[proxmox]\nhost = "10.20.30.40"\n')
+    doc = json.loads(a("GET", "/api/config/export").data)
+    b = instance(tmp_path, "b", toml=f'[proxmox]\nhost = "10.9.9.9"\ntoken_id = "pb@pve!pb"\n'
+                                     f'token_secret = "{SECRET}"\n')
+    r = b("POST", "/api/config/import", json=doc)  # would send b's stored secret to a's host
+    assert r.status_code == 400 and "change-host" in r.get_json()["error"]["message"]
+    assert effective(b)["proxmox.host"] == "10.9.9.9"
+    doc["settings"]["proxmox.host"] = "10.9.9.9"
+    doc["settings"]["proxmox.token_secret"] = REDACTED
+    assert b("POST", "/api/config/import", json=doc).status_code == 200
+    assert effective(b)["proxmox.token_secret"] == SECRET  # a redacted secret never overwrites
+    doc["settings"]["proxmox.host"] = "169.254.169.254"
+    fresh = instance(tmp_path, "c")  # no secret stored: the host may change, but never to a metadata address
+    r = fresh("POST", "/api/config/import", json=doc)
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "host_not_allowed"
