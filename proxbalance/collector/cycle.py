@@ -28,6 +28,7 @@ from proxbalance.store.history import insert_raw, last_sample_time
 from proxbalance.store.inventory import get_state, load_inventory, replace_inventory, set_state
 from proxbalance.store.rollups import Retention, ensure_markers, maintain
 from proxbalance.store.snapshots import save_snapshot
+from proxbalance.store.status import LAST_COLLECTION, record_failure
 from proxbalance.store.tx import write_tx
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def collect_once(settings: Settings, store: Store, client: PveClient | None = No
             metrics.collections.labels("skipped").inc()
             raise ConflictError(f"a collection is already running ({(exc.details or {}).get('holder')}); skipped",
                                 details=exc.details) from None
-        except ProxBalanceError:
+        except ProxBalanceError as exc:
             metrics.collections.labels("failed").inc()
+            record_failure(store.engine, time.time() if now is None else float(now), exc.message)
             raise
         metrics.collections.labels("partial" if result.errors else "ok").inc()
         metrics.collection_duration.set(result.duration)
@@ -131,6 +133,7 @@ def _collect(settings: Settings, store: Store, client: PveClient, now: float | N
             insert_raw(conn, built.node_samples, built.guest_samples)
         replace_inventory(conn, built.inventory)
         set_state(conn, "cycle", cycle)
+        set_state(conn, LAST_COLLECTION, {"time": t, "ok": True, "error": None})
         ensure_markers(conn, t)
         maintain(conn, t, Retention.from_settings(settings))
     result = CollectionResult(
