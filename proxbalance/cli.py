@@ -22,6 +22,7 @@ _REGISTRARS = (
     "proxbalance.demo",  # demo
     "proxbalance.executor_cli",  # migrate, evacuate
     "proxbalance.automation_cli",  # automigrate
+    "proxbalance.updates_cli",  # update
 )
 
 

@@ -59,6 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("proxmox.timeout", float, 10.0, "Seconds before one Proxmox API call times out.", min=0.1, max=600),
     _s("proxmox.retries", int, 2, "Retries on connection errors and 5xx (never on 4xx).", min=0, max=10),
     _s("proxmox.max_parallel", int, 8, "Concurrent per-node API calls during collection.", min=1, max=64),
+    _s("proxmox.allowed_networks", list, [], "Networks (CIDR) a new Proxmox host may resolve into "
+       "(change-host, validate-token, import). Empty = any unicast address except loopback; link-local, "
+       "multicast and metadata addresses are always refused. List 127.0.0.0/8 to allow localhost."),
     # Storage
     _s("paths.data_dir", str, "/var/lib/proxbalance", "Directory for the database and runtime state."),
     _s("database.url", str, "", "SQLAlchemy URL; empty = SQLite file proxbalance.sqlite in paths.data_dir.",
@@ -194,7 +197,26 @@ SETTINGS: tuple[Setting, ...] = (
     _s("notifications.summary_when_idle", bool, False, "Send cycle_summary also for cycles that moved nothing."),
     _s("notifications.timeout_seconds", float, 10.0, "Seconds one delivery may take.", min=1, max=120),
     # Logging
-    _s("logging.level", str, "INFO", "Log level.", choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    _s("logging.level", str, "INFO", "Log level of ProxBalance's loggers (file, and stderr under systemd).",
+       choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    _s("logging.file", str, "", "Rotating log file; empty = logs/proxbalance.log in paths.data_dir."),
+    _s("logging.max_bytes", int, 5_000_000, "Size at which the log file rotates.", min=10_000, max=1_000_000_000),
+    _s("logging.backup_count", int, 5, "Rotated log files kept.", min=1, max=100),
+    # Updates and services (file/environment only: they name commands and directories)
+    _s("updates.install_dir", str, "", "Git checkout ProxBalance runs from; empty = the checkout holding this "
+       "package (none when installed with pip)."),
+    _s("updates.remote", str, "origin", "Git remote updates come from."),
+    _s("updates.restart_command", list, ["systemctl", "restart", "proxbalance.service"],
+       "Command (argv) that restarts the API after an update."),
+    _s("updates.health_url", str, "http://127.0.0.1:5000/api/health", "URL that must answer 200 with "
+       "status ok after a restart, or the update is rolled back."),
+    _s("updates.health_timeout_seconds", float, 60.0, "Seconds to wait for the health check after a restart.",
+       min=1, max=3600),
+    _s("updates.pip_install", bool, True, "Run pip install in the checkout after git moves it."),
+    _s("system.services", list, ["proxbalance.service", "proxbalance-collector.service",
+                                 "proxbalance-collector.timer", "proxbalance-recommend.service",
+                                 "proxbalance-recommend.timer"],
+       "systemd units restart-service may restart and logs/download may read."),
 )
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -20,9 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_recommend(args) -> int:
     from proxbalance import recommendations as svc
+    from proxbalance.config_service import effective
 
     settings = load_settings(args.config)
     store = Store.open(settings)
+    settings = effective(settings, store)[1]  # with the settings changed through the API
     overrides = {"cpu_threshold": args.cpu_threshold, "mem_threshold": args.mem_threshold,
                  "max_moves": args.max_moves}
     run = svc.generate(settings, store, overrides)

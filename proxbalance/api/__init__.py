@@ -19,7 +19,9 @@ from proxbalance.api.errors import assign_request_id, register_error_handlers
 from proxbalance.api.ratelimit import RateLimiter
 from proxbalance.api.state import AppState
 from proxbalance.config import Settings, load_settings
+from proxbalance.config_service import effective as effective_settings
 from proxbalance.errors import ProxBalanceError
+from proxbalance.logsetup import configure as configure_logging
 from proxbalance.store import Store
 from proxbalance.store.audit import record as audit_record
 
@@ -34,6 +36,8 @@ BLUEPRINTS = (
     "proxbalance.api.routes_guest_ops",
     "proxbalance.api.routes_notifications",
     "proxbalance.api.routes_automation",
+    "proxbalance.api.routes_config",
+    "proxbalance.api.routes_system",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     seconds) defaults to the wall clock — the demo passes the simulator's."""
     settings = settings or load_settings()
     store = store or Store.open(settings)
+    base, (revision, settings) = settings, effective_settings(settings, store)  # the API layer on top
     app = Flask(__name__, static_folder=None)
     app.json.sort_keys = False
     app.extensions["proxbalance"] = AppState(
@@ -54,6 +59,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                                 data_dir=settings["paths.data_dir"]),
         clock=clock or time.time,
         bulkhead=Bulkhead(settings["server.proxmox_workers"], settings["server.proxmox_wait_seconds"]))
+    app.extensions["proxbalance"].cache.update(config_base=base, config_revision=revision)
+    configure_logging(settings)
     if settings["server.behind_proxy"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
     app.config["MAX_CONTENT_LENGTH"] = settings["server.max_body_bytes"]  # bodies without a Content-Length

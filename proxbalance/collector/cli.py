@@ -20,12 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_collect(args) -> int:
     from proxbalance.collector.cycle import collect_once
+    from proxbalance.config_service import effective
     from proxbalance.store import Store
 
     settings = load_settings(args.config)
+    store = Store.open(settings)
+    settings = effective(settings, store)[1]  # with the settings changed through the API
     if args.no_backfill:
         settings = settings.replace(collection__backfill=False)
-    store = Store.open(settings)
     try:
         result = collect_once(settings, store)
     except ConflictError as exc:  # another collection runs (timer overlap, API refresh, other host): not a failure

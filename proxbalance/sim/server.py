@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from proxbalance.sim import api_admin, api_cluster, api_nodes, api_tasks, faults  # noqa: F401 (routes)
-from proxbalance.sim.auth import Auth
+from proxbalance.sim.api_access import AccessAuth  # users, tokens, ACLs (registers its routes first)
 from proxbalance.sim.ha import HAManager
 from proxbalance.sim.pve_errors import PVEError
 from proxbalance.sim.routing import Ctx, match, validate
@@ -49,7 +49,7 @@ class SimServer:
         self.tasks = TaskManager(self.cluster)
         self.ha = HAManager(self.cluster, self.tasks)
         self.faults = faults.Faults(self.seed)
-        self.auth = Auth()
+        self.auth = AccessAuth()
         self.resources_cache: dict = {}
         self.host, self.port = host, port
         self._state_dir = Path(state_dir) if state_dir else None

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, inspect, select
 
 from proxbalance.store import automation, leases, maintenance, migrations_log, notifications, plans, schema
+from proxbalance.store import config_layer, leases, plans, schema
 from proxbalance.store.tx import write_tx
 
 
@@ -37,6 +38,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0005_executor", _create(*migrations_log.TABLES)),
     Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
     Migration("0007_automation", _create(*automation.TABLES, *notifications.TABLES)),
+    Migration("0009_ops_config", config_layer.create_tables),
 ]
 
 
