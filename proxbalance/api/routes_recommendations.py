@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 from proxbalance import engine as eng
 from proxbalance import recommendations as svc
+from proxbalance.ai.service import attach_insight
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.models import NodeName, StrictModel, VmId
 from proxbalance.api.state import state
@@ -82,7 +83,7 @@ def _page(items: list, offset: int, limit: int | None) -> list:
           summary="Generate migration recommendations from the newest snapshot (and store them).")
 def generate(body: GenerateBody):
     st = state()
-    return svc.generate(st.settings, st.store, body.model_dump(exclude_none=True))
+    return attach_insight(st.settings, st.store, svc.generate(st.settings, st.store, body.model_dump(exclude_none=True)))
 
 
 @endpoint(bp, "GET", "/api/recommendations", query=ListQuery,
