@@ -20,6 +20,7 @@ _REGISTRARS = (
     "proxbalance.collector_cli",  # collect
     "proxbalance.recommend_cli",  # recommend
     "proxbalance.demo",  # demo
+    "proxbalance.executor_cli",  # migrate, evacuate
 )
 
 

@@ -23,15 +23,18 @@ from proxbalance.collector_fetch import fetch_cluster, fetch_details
 from proxbalance.config import Settings
 from proxbalance.errors import ConflictError, ProxBalanceError
 from proxbalance.pve.client import PveClient
-from proxbalance.store import Store
+from proxbalance.store import Store, leases
 from proxbalance.store.history import insert_raw, last_sample_time
 from proxbalance.store.inventory import get_state, load_inventory, replace_inventory, set_state
 from proxbalance.store.rollups import Retention, ensure_markers, maintain
 from proxbalance.store.snapshots import save_snapshot
+from proxbalance.store.tx import write_tx
 
 log = logging.getLogger(__name__)
 HOUR = 3600
 _LOCK = threading.Lock()  # one collection at a time per process (API refresh vs scheduler)
+LEASE_NAME = "collection"
+LEASE_TTL = 60.0  # seconds; renewed every 20 s while a cycle runs, so a dead holder frees it within a minute
 
 
 @dataclass(frozen=True)
@@ -76,13 +79,22 @@ def collect_once(settings: Settings, store: Store, client: PveClient | None = No
                  now: float | None = None, *, wait: bool = True) -> CollectionResult:
     """Run one cycle; raise UpstreamError/ProxmoxAuthError (nothing written) when the cluster cannot be read.
 
-    ``wait=False`` raises ConflictError instead of waiting when another cycle runs in this process.
+    ``wait=False`` raises ConflictError instead of waiting when another cycle runs in this process. A cycle
+    running in another process or host (the ``collection`` lease, see store/leases.py) always gives
+    ConflictError at once: the second collection is skipped, not queued.
     """
     if not _LOCK.acquire(blocking=wait):
-        raise ConflictError("a collection is already running; try again when it finished")
+        metrics.collections.labels("skipped").inc()
+        raise ConflictError("a collection is already running in this process; skipped",
+                            details={"lease": LEASE_NAME})
     try:
         try:
-            result = _collect(settings, store, client or PveClient(settings), now)
+            with leases.holding(store.engine, LEASE_NAME, LEASE_TTL):  # one cycle across workers, CLI, hosts
+                result = _collect(settings, store, client or PveClient(settings), now)
+        except ConflictError as exc:
+            metrics.collections.labels("skipped").inc()
+            raise ConflictError(f"a collection is already running ({(exc.details or {}).get('holder')}); skipped",
+                                details=exc.details) from None
         except ProxBalanceError:
             metrics.collections.labels("failed").inc()
             raise
@@ -112,7 +124,7 @@ def _collect(settings: Settings, store: Store, client: PveClient, now: float | N
     api_calls = client.calls - calls0
     duration = time.perf_counter() - started
     snap = replace(built.snapshot, duration=duration)
-    with engine.begin() as conn:  # the one transaction: all of it or nothing
+    with write_tx(engine, timeout=60) as conn:  # the one transaction: all of it or nothing
         sid = save_snapshot(conn, snap, api_calls=api_calls)
         newest = last_sample_time(conn)
         if newest is None or int(t) > newest:  # two cycles in one second keep one sample (key is (t, id))

@@ -19,6 +19,7 @@ from proxbalance.pve.parse import as_float
 from proxbalance.store.history import insert_rollup_rows
 from proxbalance.store.inventory import set_state
 from proxbalance.store.schema import guest_1h, node_1h
+from proxbalance.store.tx import write_tx
 
 HOUR = 3600
 STEP_MINUTES = {"day": 30, "week": 180}
@@ -103,7 +104,7 @@ def backfill(engine: Engine, client: PveClient, snap: ClusterSnapshot, lo: int, 
             guest_rows.append({"t": hour, "vmid": g.vmid, "cpu": iv[0], "cpu_max": iv[0], "mem": iv[1],
                                "mem_max": iv[1], "disk": iv[2], "disk_max": iv[2], "net": iv[3], "net_max": iv[3],
                                "n": cnt})
-    with engine.begin() as conn:
+    with write_tx(engine, timeout=60) as conn:
         have_n = {(r.t, r.node) for r in conn.execute(select(node_1h.c.t, node_1h.c.node)
                                                        .where(node_1h.c.t >= lo, node_1h.c.t < hi))}
         have_g = {(r.t, r.vmid) for r in conn.execute(select(guest_1h.c.t, guest_1h.c.vmid)

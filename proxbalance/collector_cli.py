@@ -1,4 +1,5 @@
-"""``proxbalance collect``: one collection cycle; exit code 1 when the cluster could not be read."""
+"""``proxbalance collect``: one collection cycle; exit code 1 when the cluster could not be read, 0 with a
+message on stderr when skipped because another collection is running."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import sys
 
 from proxbalance.config import load_settings
-from proxbalance.errors import ProxBalanceError
+from proxbalance.errors import ConflictError, ProxBalanceError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +28,12 @@ def cmd_collect(args) -> int:
     store = Store.open(settings)
     try:
         result = collect_once(settings, store)
+    except ConflictError as exc:  # another collection runs (timer overlap, API refresh, other host): not a failure
+        if args.json:
+            print(json.dumps({"success": False, "skipped": True, "error": {"code": exc.code, "message": exc.message}}))
+        else:
+            print(f"proxbalance: {exc.message}", file=sys.stderr)
+        return 0
     except ProxBalanceError as exc:
         if args.json:
             print(json.dumps({"success": False, "error": {"code": exc.code, "message": exc.message}}))

@@ -103,6 +103,23 @@ SETTINGS: tuple[Setting, ...] = (
     _s("thresholds.stale_minutes", float, 15.0, "Data older than this blocks migrations.", min=1),
     _s("penalty.preset", str, "balanced", "Penalty preset the engine starts from.",
        choices=("conservative", "balanced", "aggressive", "cpu_focus", "memory_focus")),
+    # Executor (migrations, batches, evacuation)
+    _s("executor.max_in_flight_per_node", int, 2, "Most migrations in flight touching one node (as source or "
+       "target) during a batch or evacuation.", min=1, max=64),
+    _s("executor.max_in_flight_cluster", int, 4, "Most migrations ProxBalance runs at once in the cluster.",
+       min=1, max=256),
+    _s("executor.ct_restart_timeout", int, 180, "Seconds a running container gets to shut down before a "
+       "restart-mode migration (PVE's timeout).", min=1, max=3600),
+    _s("executor.poll_interval_seconds", float, 2.0, "Seconds between task polls while following migrations.",
+       min=0.01, max=60),
+    _s("executor.intent_grace_seconds", float, 120.0, "Seconds an intent whose PVE call left no trace may stay "
+       "undecided before reconciliation resolves it from where the guest is.", min=1, max=86400),
+    _s("executor.ha_follow_timeout_seconds", float, 300.0, "Seconds to wait for the HA manager to start the "
+       "migration task of an HA request before resolving it from the guest's location.", min=5, max=86400),
+    _s("executor.max_target_cpu_percent", float, 95.0, "A move is refused when the target's CPU would exceed "
+       "this % (live numbers).", min=10, max=1000),
+    _s("executor.outcome_delay_minutes", float, 10.0, "Minutes after a migration ends before its measured "
+       "outcome is captured.", min=0, max=10080),
     # Automation
     _s("automation.enabled", bool, False, "Let the automation timer migrate guests."),
     _s("automation.dry_run", bool, True, "Plan and log, never migrate."),

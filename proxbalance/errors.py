@@ -73,6 +73,13 @@ class ProxmoxAuthError(UpstreamError):
     code = "proxmox_auth_failed"
 
 
+class StoreBusyError(ProxBalanceError):
+    """The store's write lock could not be taken within the bounded wait (other writers held it)."""
+
+    status = 503
+    code = "database_busy"
+
+
 class NoDataError(ProxBalanceError):
     """No collected snapshot yet: run a collection first."""
 

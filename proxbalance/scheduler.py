@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from proxbalance.config import Settings
-from proxbalance.errors import ProxBalanceError
+from proxbalance.errors import ConflictError, ProxBalanceError
 from proxbalance.store import Store
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ def _run(settings: Settings, store: Store, clock: Callable[[], float] | None = N
 
     try:
         collect_once(settings, store, now=clock() if clock else None, wait=False)
+    except ConflictError as exc:  # another worker/CLI/host collects right now
+        log.info("scheduled collection skipped: %s", exc.message)
     except ProxBalanceError as exc:  # logged; the next tick tries again
         log.warning("scheduled collection failed: %s", exc.message)
 

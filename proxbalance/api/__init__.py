@@ -28,6 +28,8 @@ BLUEPRINTS = (
     "proxbalance.api.routes_recommendations",
     "proxbalance.api.routes_penalty",
     "proxbalance.api.routes_ai",
+    "proxbalance.api.routes_migrate",
+    "proxbalance.api.routes_guest_ops",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

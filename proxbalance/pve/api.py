@@ -140,11 +140,11 @@ class PveApi:
     # -- writes -------------------------------------------------------------------------------------------------
     def migrate(self, node: str, gtype: str, vmid: int, target: str, *, online: bool | None = None,
                 with_local_disks: bool = False, targetstorage: str | None = None, restart: bool = False,
-                bwlimit: int | None = None) -> str:
+                bwlimit: int | None = None, timeout: int | None = None) -> str:
         """Start a migration; returns the UPID of the ``qmigrate``/``vzmigrate`` task on ``node``.
 
         VMs: ``online`` (live) and ``with-local-disks``/``targetstorage``. Containers cannot move live: a running
-        CT moves with ``restart=1``.
+        CT moves with ``restart=1`` (``timeout``: seconds it gets to shut down first).
         """
         params: dict[str, Any] = {"target": target, "bwlimit": bwlimit}
         if _gtype(gtype) == "qemu":
@@ -156,6 +156,7 @@ class PveApi:
         else:
             if restart:
                 params["restart"] = 1
+                params["timeout"] = timeout
             params["target-storage"] = targetstorage
         return str(self.call("POST", "/nodes/{node}/" + _gtype(gtype) + "/{vmid}/migrate", params,
                              node=node, vmid=vmid))

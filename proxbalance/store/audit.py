@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from proxbalance.store.schema import audit_log
+from proxbalance.store.tx import write_tx
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class AuditEntry:
 def record(engine: Engine, *, actor: str, method: str, path: str, status: int, request_id: str,
            remote_addr: str | None = None, detail: dict[str, Any] | None = None) -> None:
     ok = status < 400
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         conn.execute(audit_log.insert().values(
             time=time.time(), actor=actor, method=method, path=path[:500], status=status,
             result="ok" if ok else "error", success=ok, request_id=request_id, remote_addr=remote_addr,

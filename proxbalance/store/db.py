@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
-from proxbalance.errors import ConfigError
+from proxbalance.errors import ConfigError, StoreBusyError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: execution option set by :func:`proxbalance.store.tx.write_tx`: monotonic deadline for taking the write lock
+WRITE_DEADLINE_OPTION = "proxbalance_write_deadline"
 
 
 def make_engine(url: str) -> Engine:
@@ -40,9 +45,41 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):  # noqa: ANN001 - SQLAlchemy connection
-        conn.exec_driver_sql("BEGIN")
+        deadline = conn.get_execution_options().get(WRITE_DEADLINE_OPTION)
+        if deadline is None:
+            conn.exec_driver_sql("BEGIN")  # readers: deferred, never wait (WAL)
+        else:
+            begin_immediate(conn.connection.dbapi_connection, deadline)
 
     return engine
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def begin_immediate(dbapi_conn, deadline: float) -> None:
+    """``BEGIN IMMEDIATE`` on a pysqlite connection: take the write lock up front, waiting until ``deadline``
+    (``time.monotonic()`` seconds) at most, retrying 'database is locked'; raise StoreBusyError after it."""
+    attempt = 0
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            dbapi_conn.execute(f"PRAGMA busy_timeout={max(1, int(remaining * 1000))}")
+            try:
+                dbapi_conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise StoreBusyError("the database stayed locked by other writers; try again",
+                                         details={"retry_after_seconds": 1}) from None
+            attempt += 1
+            time.sleep(min(0.05 * attempt, 0.25) * random.random())
+    finally:
+        dbapi_conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select, update
 
 from proxbalance.errors import NotFoundError, ValidationError
 from proxbalance.store.schema import api_keys
+from proxbalance.store.tx import best_effort, write_tx
 
 SCOPES = ("read", "admin")
 KEY_PREFIX = "pb_"
@@ -47,7 +48,7 @@ def create_key(engine: Engine, name: str, scope: str) -> tuple[ApiKey, str]:
     if not name or len(name) > 100:
         raise ValidationError("name must be 1-100 characters", details={"field": "name"})
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         result = conn.execute(api_keys.insert().values(
             name=name, prefix=plaintext[:10], key_hash=hash_key(plaintext), scope=scope, created_at=time.time()))
         key_id = result.inserted_primary_key[0]
@@ -64,7 +65,7 @@ def list_keys(engine: Engine, include_revoked: bool = True) -> list[ApiKey]:
 
 
 def revoke_key(engine: Engine, key_id: int) -> ApiKey:
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one_or_none()
         if row is None:
             raise NotFoundError(f"API key {key_id} does not exist")
@@ -75,13 +76,15 @@ def revoke_key(engine: Engine, key_id: int) -> ApiKey:
 
 
 def verify_key(engine: Engine, plaintext: str) -> ApiKey | None:
-    """The active key matching ``plaintext``, or None. Records its last use."""
+    """The active key matching ``plaintext``, or None. Records its last use, best effort: a busy or failing
+    database skips that bookkeeping (logged) and never fails the request."""
     digest = hash_key(plaintext)
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).one_or_none()
-        if row is None or row.revoked_at is not None:
-            return None
-        now = time.time()
-        if row.last_used_at is None or now - row.last_used_at > 60:  # avoid a write on every request
-            conn.execute(update(api_keys).where(api_keys.c.id == row.id).values(last_used_at=now))
+    if row is None or row.revoked_at is not None:
+        return None
+    now = time.time()
+    if row.last_used_at is None or now - row.last_used_at > 60:  # avoid a write on every request
+        best_effort(engine, lambda c: c.execute(update(api_keys).where(api_keys.c.id == row.id)
+                                                .values(last_used_at=now)), what="API key last-use update")
     return _row(row)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import plans, schema
+from proxbalance.store import leases, maintenance, migrations_log, plans, schema
+from proxbalance.store.tx import write_tx
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ MIGRATIONS: list[Migration] = [
     Migration("0001_api_keys_and_audit", _create(schema.api_keys, schema.audit_log)),
     Migration("0002_collector_snapshots_history", _create(*schema.COLLECTOR_TABLES)),
     Migration("0003_recommendations", _create(*plans.TABLES)),
+    Migration("0004_leases", _create(*leases.TABLES)),
+    Migration("0005_executor", _create(*migrations_log.TABLES)),
+    Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
 ]
 
 
@@ -53,11 +57,15 @@ def pending(engine: Engine, migrations: list[Migration] | None = None) -> list[M
 def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[str]:
     """Apply every pending migration; return the names applied (empty when up to date)."""
     migrations = MIGRATIONS if migrations is None else migrations
-    with engine.begin() as conn:
+    with write_tx(engine, timeout=60) as conn:
         schema.schema_migrations.create(conn, checkfirst=True)
     done: list[str] = []
     for migration in pending(engine, migrations):
-        with engine.begin() as conn:
+        # each step re-checks under the write lock: several workers starting at once apply it exactly once
+        with write_tx(engine, timeout=60) as conn:
+            if conn.execute(select(schema.schema_migrations.c.name)
+                            .where(schema.schema_migrations.c.name == migration.name)).first():
+                continue
             migration.apply(conn)
             conn.execute(schema.schema_migrations.insert().values(name=migration.name, applied_at=time.time()))
         done.append(migration.name)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Column, Engine, Float, Index, Integer, String, Table, Text, func, select
 
 from proxbalance.store.schema import metadata
+from proxbalance.store.tx import write_tx
 
 penalty_config = Table(
     "penalty_config", metadata,
@@ -60,7 +61,7 @@ class Run:
 
 def save_penalty_config(engine: Engine, config: dict[str, Any], preset: str | None) -> None:
     values = {"config": json.dumps(config, sort_keys=True), "preset": preset, "updated_at": time.time()}
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         if conn.execute(select(penalty_config.c.id).where(penalty_config.c.id == 1)).first():
             conn.execute(penalty_config.update().where(penalty_config.c.id == 1).values(**values))
         else:
@@ -74,7 +75,7 @@ def load_penalty_config(engine: Engine) -> tuple[dict[str, Any], str | None] | N
 
 
 def clear_penalty_config(engine: Engine) -> None:
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         conn.execute(penalty_config.delete())
 
 
@@ -82,7 +83,7 @@ def save_run(engine: Engine, *, snapshot_time: float, generation_ms: float, para
              result: dict[str, Any], keep: int = 200) -> Run:
     """Store a run and prune all but the newest ``keep``."""
     now = time.time()
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         run_id = conn.execute(recommendation_runs.insert().values(
             created_at=now, snapshot_time=snapshot_time, generation_ms=generation_ms,
             params=json.dumps(params, sort_keys=True), result=json.dumps(result))).inserted_primary_key[0]
@@ -104,7 +105,7 @@ def latest_run(engine: Engine) -> Run | None:
 
 def add_feedback(engine: Engine, *, vmid: int, rating: str, comment: str | None, run_id: int | None,
                  actor: str) -> int:
-    with engine.begin() as conn:
+    with write_tx(engine) as conn:
         return conn.execute(recommendation_feedback.insert().values(
             time=time.time(), vmid=vmid, rating=rating, comment=comment, run_id=run_id,
             actor=actor)).inserted_primary_key[0]
