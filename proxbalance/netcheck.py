@@ -44,7 +44,7 @@ def address_problem(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allo
         return "the unspecified address"
     if isinstance(addr, ipaddress.IPv4Address) and addr == ipaddress.IPv4Address("255.255.255.255"):
         return "the broadcast address"
-    if addr.is_reserved:
+    if addr.is_reserved and not addr.is_loopback:  # ::1 sits in the reserved ::/8
         return "a reserved address"
     if not allow_private and (addr.is_private or addr.is_loopback):
         return "a private or loopback address"

@@ -3,12 +3,15 @@
 Moves are taken in the AI's order on one evolving planning state (engine ``State``), so two moves that
 each fit but together overfill a node are caught. A move is dropped, with its reason, when:
 ``unknown_vmid`` (not in the newest snapshot), ``duplicate``, ``wrong_source`` (the guest runs elsewhere),
-``unknown_node``, ``same_node``, or a failed validation check. Validation is the executor's
-``validate_move`` when that module is installed, otherwise the engine's own hard filters
-(``guest_movable``, ``target_online`` (offline / maintenance), ``ha_strict``, ``mem_limit``, ``cpu_limit``)
-plus what Proxmox would refuse or the user forbade that the engine scores as a penalty: a disk's storage
-missing on the target, and a strict anti-affinity conflict (an ``exclude_*`` tag / negative HA rule mate
-already on the target).
+``unknown_node``, ``same_node``, or a failed validation check.
+
+Validation: :class:`EngineValidator` always runs — the engine's hard filters (``guest_movable``,
+``target_online`` (offline / maintenance), ``ha_strict``, ``mem_limit``, ``cpu_limit``) plus what Proxmox
+would refuse or the user forbade that the engine scores as a penalty: a disk's storage missing on the
+target, and a strict anti-affinity conflict (an ``exclude_*`` tag / negative HA rule mate already on the
+target), all on the evolving state. :class:`ExecutorValidator` adds the executor's ``validate_move`` on one
+live read of PVE (staleness, guest state, resources, storage, locks, affinity, quorum, target, devices);
+its checks come first, the engine's follow with an ``engine:`` prefix.
 
 Each kept move carries the engine's score of it on the state at its turn (``score_improvement`` points,
 positive = the cluster total drops; the per-term breakdown; the predicted CPU/memory % of source and target)
@@ -96,6 +99,33 @@ class EngineValidator:
         self.st.apply(row, j)
 
 
+class ExecutorValidator:
+    """The executor's live ``validate_move`` on one ``LiveView`` read (``live``) for all moves, plus the engine's
+    checks on the evolving state."""
+
+    source = "executor"
+
+    def __init__(self, ctx, live, engine: EngineValidator):
+        self.ctx, self.live, self.engine = ctx, live, engine
+
+    def checks(self, row: int, j: int) -> list[dict]:
+        from proxbalance.errors import NotFoundError
+        from proxbalance.executor.validate import validate_move
+
+        a = self.engine.a
+        vmid, target = int(a.vmids[row]), a.node_names[j]
+        source = a.node_names[int(self.engine.st.cur[row])]
+        try:
+            v = validate_move(self.ctx, vmid, target, source_node=source, live=self.live)
+            out = [c.to_dict() for c in v.checks]
+        except NotFoundError as exc:
+            out = [{"name": "exists", "passed": False, "detail": exc.message}]
+        return out + [{**c, "name": f"engine:{c['name']}"} for c in self.engine.checks(row, j)]
+
+    def apply(self, row: int, j: int) -> None:
+        pass  # the engine's state is the one that evolves (check_moves applies it)
+
+
 def _compare(vmid: int, target: str, engine_moves: dict[int, dict], engine_skips: dict[int, dict]) -> dict:
     mine = engine_moves.get(vmid)
     if mine is not None:
@@ -110,9 +140,12 @@ def _compare(vmid: int, target: str, engine_moves: dict[int, dict], engine_skips
 
 def check_moves(snapshot: ClusterSnapshot, arrays: ClusterArrays, cfg: PenaltyConfig, moves: list[dict],
                 plan: dict, validator=None) -> tuple[list[dict], list[dict]]:
-    """(kept, dropped) for the AI's parsed moves (see :mod:`proxbalance.ai.answer`), in the AI's order."""
-    val = validator or EngineValidator(arrays, cfg)
-    engine = EngineValidator(arrays, cfg) if validator is not None else val  # scoring is always the engine's
+    """(kept, dropped) for the AI's parsed moves (see :mod:`proxbalance.ai.answer`), in the AI's order.
+
+    ``validator``: None (engine only) or a factory ``engine_validator -> validator`` such as
+    ``lambda e: ExecutorValidator(ctx, live, e)``."""
+    engine = EngineValidator(arrays, cfg)
+    val = validator(engine) if validator is not None else engine  # scoring is always the engine's
     row_of = {int(v): i for i, v in enumerate(arrays.vmids.tolist())}
     col_of = {n: j for j, n in enumerate(arrays.node_names)}
     engine_moves = {r["vmid"]: r for r in plan.get("recommendations", [])}

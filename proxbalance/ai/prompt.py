@@ -2,7 +2,7 @@
 
 Summary keys: ``cluster`` (name, counts), ``thresholds``, ``period`` and which load figures it uses,
 ``nodes`` (status, cores, memory GiB, CPU % and memory % for the period), ``hottest_guests`` (the guests
-that weigh most on their node — engine-planned guests first — with cores busy and memory GiB),
+that weigh most on their node; engine-planned guests fill up to half the list first; with cores busy and memory GiB),
 ``constraints`` (anti-affinity and affinity groups, strict HA node rules, counts of unmovable guests by
 reason, maintenance nodes) and ``engine_plan`` (its moves and the predicted peak / spread before and after).
 
@@ -74,7 +74,7 @@ def build(a: ClusterArrays, plan: dict, *, cluster_name: str, thresholds: dict, 
     moves = plan.get("recommendations", [])[:MAX_MOVES]
     row_of = {int(v): i for i, v in enumerate(a.vmids.tolist())}
     planned = [row_of[m["vmid"]] for m in moves if m["vmid"] in row_of]
-    order = _hot_order(a, kind, list(dict.fromkeys(planned)))
+    order = _hot_order(a, kind, list(dict.fromkeys(planned))[:max(1, max_guests // 2)])
     groups = {g: f"group-{i + 1}" for i, g in enumerate(a.anti_groups + a.aff_groups)} if anonymize else {}
 
     def name(i: int) -> str:

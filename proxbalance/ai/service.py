@@ -8,8 +8,10 @@ The engine's plan is computed here without being saved, so asking the AI never r
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from proxbalance import engine as eng
@@ -23,6 +25,7 @@ from proxbalance.store import Store
 from proxbalance.store.history import usage_history
 from proxbalance.store.snapshots import latest_snapshot
 
+log = logging.getLogger(__name__)
 _GUEST_TOKEN = re.compile(r"\bguest-(\d{3,9})\b")
 
 
@@ -46,8 +49,26 @@ def _unanonymize(text: str, snap: ClusterSnapshot) -> str:
     return _GUEST_TOKEN.sub(lambda m: names.get(int(m.group(1)), m.group(0)), text)
 
 
+def _validator(exec_ctx: Callable[[], Any] | None) -> tuple[Any, dict]:
+    """(validator factory for check_moves, what the answer says about validation). ``exec_ctx`` builds the
+    executor's context; when it or the live read of PVE fails, moves are checked on the snapshot only."""
+    if exec_ctx is None:
+        return None, {"source": "engine", "note": "checked on the newest snapshot only"}
+    try:
+        from proxbalance.executor.live import LiveView
+
+        ctx = exec_ctx()
+        live = LiveView.read(ctx.pve)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no live validation, said plainly
+        msg = exc.message if isinstance(exc, ProxBalanceError) else type(exc).__name__
+        log.warning("AI moves checked without live validation: %s", msg)
+        return None, {"source": "engine", "note": f"live validation unavailable ({msg}); checked on the newest "
+                                                  "snapshot only, the executor validates again before any move"}
+    return (lambda engine: check.ExecutorValidator(ctx, live, engine)), {"source": "executor", "note": None}
+
+
 def consult(settings: Settings, conn: connection.Connection, snap: ClusterSnapshot, arrays, cfg, plan: dict,
-            period: str) -> dict:
+            period: str, exec_ctx: Callable[[], Any] | None = None) -> dict:
     """Ask the provider about ``plan`` and check its answer: the response keys of /api/ai-recommendations."""
     started = time.perf_counter()
     anonymize = bool(settings["ai.anonymize_names"])
@@ -63,7 +84,8 @@ def consult(settings: Settings, conn: connection.Connection, snap: ClusterSnapsh
         if done.truncated:
             exc.message = f"{exc.message} (the answer stopped at ai.max_output_tokens = {conn.max_output_tokens})"
         raise
-    kept, dropped = check.check_moves(snap, arrays, cfg, parsed["recommendations"], plan)
+    validator, validation = _validator(exec_ctx)
+    kept, dropped = check.check_moves(snap, arrays, cfg, parsed["recommendations"], plan, validator)
     if anonymize:
         parsed["analysis"] = _unanonymize(parsed["analysis"], snap)
         for rec in kept + dropped:
@@ -79,6 +101,7 @@ def consult(settings: Settings, conn: connection.Connection, snap: ClusterSnapsh
         "predicted_issues": parsed["predicted_issues"],
         "dropped": malformed + dropped,
         "agreement": agreement,
+        "validation": validation,
         "engine_plan": {"moves": [{k: r[k] for k in ("vmid", "source_node", "target_node", "reason",
                                                      "score_improvement")} for r in plan["recommendations"]],
                         "batch_impact": plan.get("batch_impact", {})},
@@ -96,8 +119,10 @@ def _require_enabled(settings: Settings) -> None:
 
 def ai_recommendations(settings: Settings, store: Store, *, cpu_threshold: float | None = None,
                        mem_threshold: float | None = None, analysis_period: str = "24h",
-                       maintenance_nodes: list[str] | None = None, **overrides: Any) -> dict:
-    """``overrides``: ``provider, model, api_key, base_url`` from the request (see :mod:`connection`)."""
+                       maintenance_nodes: list[str] | None = None, exec_ctx: Callable[[], Any] | None = None,
+                       **overrides: Any) -> dict:
+    """``overrides``: ``provider, model, api_key, base_url`` from the request (see :mod:`connection`);
+    ``exec_ctx`` builds the executor's context for live validation (see :func:`_validator`)."""
     _require_enabled(settings)
     conn = connection.resolve(settings, **overrides)
     thresholds = {k: v for k, v in (("cpu_threshold", cpu_threshold), ("mem_threshold", mem_threshold))
@@ -106,7 +131,7 @@ def ai_recommendations(settings: Settings, store: Store, *, cpu_threshold: float
     snap = _snapshot(store, maintenance_nodes)
     arrays = eng.build_arrays(snap, usage_history(store.engine, now=snap.time), cfg)
     plan = eng.plan(arrays, cfg).to_dict()
-    return consult(settings, conn, snap, arrays, cfg, plan, analysis_period)
+    return consult(settings, conn, snap, arrays, cfg, plan, analysis_period, exec_ctx)
 
 
 def models(settings: Settings, *, provider: str, api_key: str | None = None, base_url: str | None = None) -> dict:
@@ -116,7 +141,8 @@ def models(settings: Settings, *, provider: str, api_key: str | None = None, bas
             "default_model": conn.model, "base_url": conn.base_url}
 
 
-def attach_insight(settings: Settings, store: Store, result: dict) -> dict:
+def attach_insight(settings: Settings, store: Store, result: dict,
+                   exec_ctx: Callable[[], Any] | None = None) -> dict:
     """``result`` of :func:`recommendations.generate` plus ``ai_enhanced`` / ``ai_insight`` when enabled.
 
     Unchanged when ``ai.enabled`` or ``ai.attach_to_recommendations`` is off. An AI failure never fails
@@ -131,7 +157,7 @@ def attach_insight(settings: Settings, store: Store, result: dict) -> dict:
                                           base=recsvc.active_penalty_config(settings, store)[0])
         snap = _snapshot(store, None)
         arrays = eng.build_arrays(snap, usage_history(store.engine, now=snap.time), cfg)
-        insight = consult(settings, conn, snap, arrays, cfg, result, "24h")
+        insight = consult(settings, conn, snap, arrays, cfg, result, "24h", exec_ctx)
     except ProxBalanceError as exc:
         return {**result, "ai_enhanced": False, "ai_error": {"code": exc.code, "message": exc.message}}
     return {**result, "ai_enhanced": True, "ai_insight": insight}

@@ -75,6 +75,11 @@ class AIInfo(BaseModel):
     anonymized: bool
 
 
+class AIValidationInfo(BaseModel):
+    source: str = Field(description="executor (live validate_move + engine) or engine (newest snapshot only)")
+    note: str | None = Field(None, description="why live validation was not used, when it was not")
+
+
 class AIRecommendationsResponse(BaseModel):
     success: bool
     analysis: str
@@ -82,6 +87,7 @@ class AIRecommendationsResponse(BaseModel):
     predicted_issues: list[AIIssue]
     dropped: list[AIDropped]
     agreement: dict[str, int]
+    validation: AIValidationInfo
     engine_plan: dict[str, Any]
     ai: AIInfo
 

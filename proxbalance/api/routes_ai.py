@@ -9,6 +9,7 @@ from pydantic import Field
 
 from proxbalance.ai import service
 from proxbalance.api.endpoint import endpoint
+from proxbalance.api.executor_ctx import executor_ctx
 from proxbalance.api.models import NodeName, StrictModel
 from proxbalance.api.models_ai import AIModelsResponse, AIRecommendationsResponse
 from proxbalance.api.state import state
@@ -46,7 +47,8 @@ class AIModelsBody(StrictModel):
           summary="Ask the configured AI for an analysis and moves; every move is checked and scored by the engine.")
 def ai_recommendations(body: AIRecommendBody):
     st = state()
-    return service.ai_recommendations(st.settings, st.store, **body.model_dump(exclude_none=True))
+    return service.ai_recommendations(st.settings, st.store, exec_ctx=lambda: executor_ctx(reconcile=False),
+                                      **body.model_dump(exclude_none=True))
 
 
 @endpoint(bp, "POST", "/api/ai-models", body=AIModelsBody, response=AIModelsResponse,
