@@ -40,6 +40,8 @@ def test_good_answer_is_checked_scored_and_compared(provider, make_client):
     assert rec["engine"]["comparison"] in ("same_as_engine", "engine_moves_elsewhere", "engine_does_not_move")
     assert body["predicted_issues"][0]["issue"] == "CPU saturation"
     assert body["dropped"] == []
+    # no Proxmox configured here: checked on the snapshot only, and the answer says so
+    assert body["validation"]["source"] == "engine" and "live validation unavailable" in body["validation"]["note"]
     assert body["ai"]["provider"] == provider.kind and body["ai"]["model"] == MODEL[provider.kind]
     assert body["ai"]["key_source"] == "settings" and STORED_KEY not in str(body)
     [req] = chat_requests(provider)
@@ -254,3 +256,16 @@ def test_read_key_may_not_ask(make_client):
     read = create_key(store.engine, "reader", "read")[1]
     assert client.post("/api/ai-recommendations", json={}, headers={H: read}).status_code == 403
     assert client.post("/api/ai-models", json={"provider": "openai"}).status_code == 401
+
+
+def test_redirects_are_not_followed(provider, make_client):
+    """The stored URL answers with a redirect to another server: the key must not travel there."""
+    from tests.ai.fake_providers import FakeProvider
+
+    with FakeProvider(provider.kind, good_answer()) as elsewhere:
+        path = {"openai": "/v1/chat/completions", "anthropic": "/v1/messages", "ollama": "/api/chat"}[provider.kind]
+        provider.script = [{"status": 307, "headers": {"Location": f"http://127.0.0.1:{elsewhere.port}{path}"}}]
+        client, key, _ = make_client(provider)
+        status, body = post(client, key, "/api/ai-recommendations", {})
+        assert status >= 500, body
+    assert elsewhere.requests == []
