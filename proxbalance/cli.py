@@ -21,6 +21,7 @@ _REGISTRARS = (
     "proxbalance.recommend_cli",  # recommend
     "proxbalance.demo",  # demo
     "proxbalance.executor_cli",  # migrate, evacuate
+    "proxbalance.ai_cli",  # ai
 )
 
 
