@@ -23,6 +23,7 @@ _REGISTRARS = (
     "proxbalance.executor_cli",  # migrate, evacuate
     "proxbalance.automation_cli",  # automigrate
     "proxbalance.updates_cli",  # update
+    "proxbalance.ai_cli",  # ai
 )
 
 

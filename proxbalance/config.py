@@ -196,6 +196,38 @@ SETTINGS: tuple[Setting, ...] = (
        "automation_paused, evacuation_finished, forecast_critical."),
     _s("notifications.summary_when_idle", bool, False, "Send cycle_summary also for cycles that moved nothing."),
     _s("notifications.timeout_seconds", float, 10.0, "Seconds one delivery may take.", min=1, max=120),
+    _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://...). Secret: they carry tokens.",
+       secret=True),
+    _s("notifications.events", list, ["migration_failed", "automation_run", "evacuation"],
+       "Events that notify."),
+    # AI second opinion (optional extra proxbalance[ai]); keys are per provider so one is never sent to another
+    _s("ai.enabled", bool, False, "Allow POST /api/ai-recommendations to ask an AI provider for a second opinion."),
+    _s("ai.provider", str, "openai", "AI provider: openai (also any OpenAI-compatible server: vLLM, LM Studio, "
+       "...), anthropic or ollama.", choices=("openai", "anthropic", "ollama")),
+    _s("ai.attach_to_recommendations", bool, False, "When ai.enabled, POST /api/recommendations also asks the AI "
+       "and attaches ai_enhanced / ai_insight (the engine's plan is returned even if the AI fails)."),
+    _s("ai.openai_api_key", str, "", "OpenAI (or compatible server) API key.", secret=True),
+    _s("ai.openai_base_url", str, "", "OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1); empty = "
+       "api.openai.com."),
+    _s("ai.openai_model", str, "gpt-4o-mini", "Model used with the openai provider."),
+    _s("ai.anthropic_api_key", str, "", "Anthropic API key.", secret=True),
+    _s("ai.anthropic_base_url", str, "", "Anthropic API base URL; empty = api.anthropic.com."),
+    _s("ai.anthropic_model", str, "claude-sonnet-4-5", "Model used with the anthropic provider."),
+    _s("ai.ollama_host", str, "http://127.0.0.1:11434", "Ollama server URL."),
+    _s("ai.ollama_api_key", str, "", "Bearer token for an Ollama behind an authenticating proxy (usually empty).",
+       secret=True),
+    _s("ai.ollama_model", str, "llama3.1", "Model used with the ollama provider."),
+    _s("ai.timeout_seconds", float, 60.0, "Seconds before one AI provider call times out.", min=0.05, max=600),
+    _s("ai.max_retries", int, 2, "Retries on 429, 5xx and connection errors (exponential backoff, honours "
+       "Retry-After).", min=0, max=10),
+    _s("ai.max_output_tokens", int, 2000, "Most tokens the AI may answer with (per request).", min=64, max=64000),
+    _s("ai.max_prompt_chars", int, 24000, "Most characters of cluster summary sent (about 4 characters a token); "
+       "fewer guests are listed until it fits.", min=2000, max=400000),
+    _s("ai.max_guests", int, 30, "Hottest guests listed in the prompt.", min=1, max=500),
+    _s("ai.anonymize_names", bool, False, "Send guest names (and tag group names) as placeholders; the answer is "
+       "mapped back to the real names."),
+    _s("ai.structured_output", bool, True, "Ask for a JSON schema / tool call; falls back to tolerant parsing of "
+       "plain text when the server refuses the schema."),
     # Logging
     _s("logging.level", str, "INFO", "Log level of ProxBalance's loggers (file, and stderr under systemd).",
        choices=("DEBUG", "INFO", "WARNING", "ERROR")),

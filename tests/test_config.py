@@ -93,7 +93,9 @@ def test_secret_reference_errors(tmp_path):
 def test_redaction_hides_every_secret():
     s = load_settings(env={}, overrides={"proxmox.token_secret": "s3cret", "proxmox.password": "pw",
                                          "notifications.urls": ["discord://id/token"],
-                                         "auth.bootstrap_admin_key": "pb_x", "database.url": "sqlite:///x"})
+                                         "auth.bootstrap_admin_key": "pb_x", "database.url": "sqlite:///x",
+                                         "ai.openai_api_key": "sk-a", "ai.anthropic_api_key": "sk-b",
+                                         "ai.ollama_api_key": "tok-c"})
     red = s.redacted()
     for setting in SETTINGS:
         if setting.secret:

@@ -11,7 +11,9 @@ from pydantic import Field, model_validator
 
 from proxbalance import engine as eng
 from proxbalance import recommendations as svc
+from proxbalance.ai.service import attach_insight
 from proxbalance.api.endpoint import endpoint
+from proxbalance.api.executor_ctx import executor_ctx
 from proxbalance.api.models import NodeName, StrictModel, VmId
 from proxbalance.api.state import state
 from proxbalance.store import plans
@@ -85,7 +87,8 @@ def _page(items: list, offset: int, limit: int | None) -> list:
           summary="Generate migration recommendations from the newest snapshot (and store them).")
 def generate(body: GenerateBody):
     st = state()
-    return svc.generate(st.settings, st.store, body.model_dump(exclude_none=True))
+    return attach_insight(st.settings, st.store, svc.generate(st.settings, st.store, body.model_dump(exclude_none=True)),
+                          exec_ctx=lambda: executor_ctx(reconcile=False))
 
 
 @endpoint(bp, "GET", "/api/recommendations", query=ListQuery,
