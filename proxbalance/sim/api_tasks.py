@@ -199,6 +199,8 @@ def node_tasks(ctx: Ctx, p: dict):
             continue
         if p.get("errors") and (running or t.exitstatus == "OK"):
             continue
+        if p.get("userfilter") and p["userfilter"].lower() not in t.user.partition("!")[0].lower():
+            continue
         rows.append(t.row(ctx.now))
     start, limit = p.get("start", 0), p.get("limit", 50)
     return rows[start:start + limit]
