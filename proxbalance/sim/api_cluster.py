@@ -100,7 +100,10 @@ def cluster_status(ctx: Ctx, p: dict):
 
 @route("GET", "/cluster/options")
 def cluster_options(ctx: Ctx, p: dict):
-    return dict(ctx.sim.cluster.options)
+    """datacenter.cfg plus ``allowed-tags`` (every tag in use, for root; PVE/API2/Cluster.pm get_options)."""
+    c = ctx.sim.cluster
+    tags = sorted({t for g in c.guests for t in g.tags.split(";") if t})
+    return {**c.options, "allowed-tags": tags}
 
 
 @route("PUT", "/cluster/options", crs=("str", False), migration=("str", False), bwlimit=("str", False),
