@@ -55,12 +55,34 @@ def _resources(c, s, typ: str | None) -> Raw:
         rows += [views.node_row(c, s, i) for i in range(len(c.nodes))]
     if typ in (None, "storage"):
         rows += views.storage_rows(c)
-    if typ is None:
-        rows += [{"id": f"pool/{pid}", "type": "pool", "pool": pid} for pid in c.pools]
+    if typ in (None, "sdn"):  # the default "localnetwork" zone of every node (PVE/API2/Cluster.pm)
+        rows += [{"id": f"sdn/{n.name}/localnetwork", "sdn": "localnetwork", "node": n.name, "type": "sdn",
+                  "status": "ok"} for n in c.nodes]
     parts = [json.dumps(r, separators=(",", ":")) for r in rows]
     if typ in (None, "vm") and c.guests:
-        parts.insert(len(c.nodes) if typ is None else 0, views.resources_vm_json(c, s))
+        parts.insert(0, views.resources_vm_json(c, s))
+    if typ is None and c.pools:
+        parts.insert(0, ",".join(json.dumps(r, separators=(",", ":")) for r in pool_rows(c, s)))
     return Raw(('{"data":[' + ",".join(parts) + "]}").encode())
+
+
+def pool_rows(c, s) -> list[dict]:
+    """Pools first, as PVE/API2/Cluster.pm lists them (id ``/pool/NAME``), with the running members' summed
+    mem/maxmem, their maxcpu-weighted cpu, and the longest uptime; no stats while no member runs."""
+    rows = {pid: {"id": f"/pool/{pid}", "pool": pid, "type": "pool"} for pid in sorted(c.pools)}
+    lv = views.live(c, s)
+    for gi, g in enumerate(c.guests):
+        pe = rows.get(g.pool) if g.pool else None
+        if pe is None or not lv["running"][gi]:
+            continue
+        up = int(s.t - g.start_time)
+        pe["uptime"] = max(pe.get("uptime", 0), up)
+        pe["mem"] = pe.get("mem", 0) + lv["mem"][gi]
+        pe["maxmem"] = pe.get("maxmem", 0) + g.memory
+        cpu, maxcpu = pe.get("cpu", 0.0), pe.get("maxcpu", 0)
+        pe["cpu"] = (cpu * maxcpu + lv["cpu"][gi] * g.cores) / (maxcpu + g.cores)
+        pe["maxcpu"] = maxcpu + g.cores
+    return list(rows.values())
 
 
 @route("GET", "/cluster/status")
@@ -78,7 +100,10 @@ def cluster_status(ctx: Ctx, p: dict):
 
 @route("GET", "/cluster/options")
 def cluster_options(ctx: Ctx, p: dict):
-    return dict(ctx.sim.cluster.options)
+    """datacenter.cfg plus ``allowed-tags`` (every tag in use, for root; PVE/API2/Cluster.pm get_options)."""
+    c = ctx.sim.cluster
+    tags = sorted({t for g in c.guests for t in g.tags.split(";") if t})
+    return {**c.options, "allowed-tags": tags}
 
 
 @route("PUT", "/cluster/options", crs=("str", False), migration=("str", False), bwlimit=("str", False),
@@ -114,6 +139,12 @@ def nextid(ctx: Ctx, p: dict):
 def not_backed_up(ctx: Ctx, p: dict):
     return [{"vmid": g.vmid, "name": g.name, "type": g.type} for g in ctx.sim.cluster.guests
             if not g.template]
+
+
+@route("GET", "/cluster/backup")
+def backup_jobs(ctx: Ctx, p: dict):
+    """vzdump jobs (PVE/API2/Backup.pm index): the sim has none, so every guest is in not-backed-up."""
+    return []
 
 
 @route("GET", "/cluster/ha/resources", type=("str", False, ("ct", "vm")))

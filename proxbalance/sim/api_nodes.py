@@ -43,22 +43,41 @@ def guest_on(ctx: Ctx, node: str, vmid: int, gtype: str) -> SimGuest:
 
 @route("GET", "/nodes")
 def nodes(ctx: Ctx, p: dict):
+    """pve-manager PVE/API2/Nodes.pm (index): extract_node_stats rows + ssl_fingerprint."""
     c = ctx.sim.cluster
     s = c.snapshot()
-    out = []
-    for i, _n in enumerate(c.nodes):
-        row = views.node_row(c, s, i)
-        row.pop("id"), row.pop("type"), row.pop("maxdisk"), row.pop("cgroup-mode")
-        row.pop("disk", None)
-        row["ssl_fingerprint"] = ctx.sim.fingerprint
-        out.append(row)
-    return out
+    return [{**views.node_row(c, s, i, resources=False), "ssl_fingerprint": ctx.sim.fingerprint}
+            for i in range(len(c.nodes))]
+
+
+NODE_INDEX = ("aplinfo", "apt", "capabilities", "ceph", "certificates", "config", "disks", "dns", "firewall",
+              "hardware", "hosts", "journal", "lxc", "migrateall", "netstat", "network", "qemu",
+              "query-url-metadata", "replication", "report", "rrd", "rrddata", "scan", "services", "spiceshell",
+              "startall", "status", "stopall", "storage", "subscription", "suspendall", "syslog", "tasks",
+              "termproxy", "time", "version", "vncshell", "vzdump", "wakeonlan")  # PVE/API2/Nodes.pm index
 
 
 @route("GET", "/nodes/{node}", **NODE)
 def node_index(ctx: Ctx, p: dict):
     online_node(ctx, p["node"])
-    return [{"name": x} for x in ("qemu", "lxc", "status", "rrddata", "storage", "tasks", "version")]
+    return [{"name": x} for x in NODE_INDEX]
+
+
+@route("GET", "/nodes/{node}/subscription", **NODE)
+def subscription(ctx: Ctx, p: dict):
+    """No key installed: PVE/API2/Subscription.pm answers status ``notfound`` (with the server id for
+    auditors), and extract_node_stats' ``level`` is then empty."""
+    n = online_node(ctx, p["node"])
+    return {"status": "notfound", "message": "There is no subscription key",
+            "url": "https://www.proxmox.com/en/proxmox-virtual-environment/pricing",
+            "serverid": f"{(n.nodeid * 0x9E3779B1) & 0xFFFFFFFF:08X}{n.nodeid:024X}"[:32]}
+
+
+@route("GET", "/nodes/{node}/replication", **NODE, guest=("int", False))
+def replication(ctx: Ctx, p: dict):
+    """Storage replication jobs of guests on this node (PVE/API2/Replication.pm): the sim has none."""
+    online_node(ctx, p["node"])
+    return []
 
 
 @route("GET", "/nodes/{node}/status", **NODE)
@@ -74,10 +93,12 @@ def node_status(ctx: Ctx, p: dict):
         "loadavg": [f"{la:.2f}", f"{la * 0.95:.2f}", f"{la * 0.9:.2f}"],
         "cpuinfo": {"model": n.cpu_model, "cores": n.cores // 2 // n.sockets, "cpus": n.cores,
                     "sockets": n.sockets, "mhz": "2800.000", "hvm": "1", "flags": "", "user_hz": 100},
-        "memory": {"total": n.memory, "used": used, "free": n.memory - used, "available": n.memory - used},
+        "memory": {"total": n.memory, "used": used, "free": n.memory - used - rrd.page_cache(n, used),
+                   "available": n.memory - used},
         "swap": {"total": n.swap, "used": 0, "free": n.swap},
-        "rootfs": {"total": n.rootfs, "used": int(0.3 * n.rootfs), "free": int(0.7 * n.rootfs),
-                   "avail": int(0.65 * n.rootfs)},
+        # df('/'): avail leaves out the blocks reserved for root (5 % on ext4)
+        "rootfs": {"total": n.rootfs, "used": n.root_used, "free": n.rootfs - n.root_used,
+                   "avail": max(0, n.rootfs - n.root_used - n.rootfs // 20)},
         "ksm": {"shared": 0}, "uptime": int(s.t - n.boot_time),
         "pveversion": f"pve-manager/{VERSION['version']}/{VERSION['repoid']}",
         "kversion": "Linux 6.14.8-2-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.8-2 (2025-07-22T10:04Z)",

@@ -8,19 +8,22 @@ from proxbalance.sim.pve_errors import NO_QUORUM, PVEError
 from proxbalance.sim.routing import Ctx, route
 
 
-def _not_allowed(ctx: Ctx, g) -> tuple[list[str], dict]:
+def _not_allowed(ctx: Ctx, g, storages: bool = True) -> tuple[list[str], dict]:
+    """allowed / not-allowed nodes of a migrate precondition: every other cluster node (offline ones too),
+    blocked by storages missing there (VMs only) and by negative resource-affinity partners on it
+    (qemu-server PVE/API2/Qemu.pm and pve-container PVE/API2/LXC.pm migrate_vm_precondition)."""
     c = ctx.sim.cluster
+    blocking = ctx.sim.ha.motion_info(g.sid)[1] if c.ha_managed(g) else {}
     allowed, blocked = [], {}
     for n in c.nodes:
-        if n.name == g.node or not n.online:
+        if n.name == g.node:
             continue
         info = {}
-        missing = migrate.unavailable_storages(c, g, n.name, {})
+        missing = migrate.unavailable_storages(c, g, n.name, {}) if storages else []
         if missing:
             info["unavailable_storages"] = missing
-        rule = migrate.strict_rule_block(c, g, n.name)
-        if rule:
-            info["blocking-ha-resources"] = [{"sid": g.sid, "cause": "node-affinity"}]
+        if blocking.get(n.name):
+            info["blocking-ha-resources"] = blocking[n.name]
         if info:
             blocked[n.name] = info
         else:
@@ -28,24 +31,40 @@ def _not_allowed(ctx: Ctx, g) -> tuple[list[str], dict]:
     return allowed, blocked
 
 
+def _precondition_checks(ctx: Ctx, g) -> None:
+    if not ctx.sim.cluster.quorate:
+        raise PVEError(500, NO_QUORUM)
+    if g.lock:
+        raise PVEError(500, f"{migrate.kind(g)} is locked ({g.lock})")
+
+
+def _dependent(ctx: Ctx, g) -> dict:
+    """``dependent-ha-resources`` (positive-affinity partners), only for HA-managed guests."""
+    if not ctx.sim.cluster.ha_managed(g):
+        return {}
+    return {"dependent-ha-resources": ctx.sim.ha.motion_info(g.sid)[0]}
+
+
 @route("GET", "/nodes/{node}/qemu/{vmid}/migrate", **GUEST, target=("str", False))
 def qemu_migrate_info(ctx: Ctx, p: dict):
     c = ctx.sim.cluster
     g = guest_on(ctx, p["node"], p["vmid"], "qemu")
+    _precondition_checks(ctx, g)
     allowed, blocked = _not_allowed(ctx, g)
     return {"running": int(g.status == "running"), "allowed_nodes": allowed, "not_allowed_nodes": blocked,
             "local_disks": [{"volid": d.volid(g.vmid, i), "size": d.size, "cdrom": 0, "is_unused": 0,
                              "drivename": d.key} for i, d in migrate.local_disks(c, g)],
             "local_resources": ["hostpci0"] if g.passthrough else [], "mapped-resources": [],
-            "mapped-resource-info": {}, "has-dbus-vmstate": 0, "dependent-ha-resources": []}
+            "mapped-resource-info": {}, "has-dbus-vmstate": 1, **_dependent(ctx, g)}
 
 
 @route("GET", "/nodes/{node}/lxc/{vmid}/migrate", **GUEST, target=("str", False))
 def lxc_migrate_info(ctx: Ctx, p: dict):
     g = guest_on(ctx, p["node"], p["vmid"], "lxc")
-    allowed, blocked = _not_allowed(ctx, g)
+    _precondition_checks(ctx, g)
+    allowed, blocked = _not_allowed(ctx, g, storages=False)
     return {"running": int(g.status == "running"), "allowed-nodes": allowed,
-            "not-allowed-nodes": blocked, "dependent-ha-resources": []}
+            "not-allowed-nodes": blocked, **_dependent(ctx, g)}
 
 
 QM = {**GUEST, "target": ("str", True), "online": ("bool", False), "with-local-disks": ("bool", False),
@@ -76,7 +95,8 @@ def qemu_migrate(ctx: Ctx, p: dict):
         return migrate.start_migration(c, sim.tasks, g, p["target"], ctx.now, ctx.user,
                                        online=bool(p.get("online")) and g.status == "running",
                                        with_local_disks=bool(p.get("with-local-disks")),
-                                       targetstorage=p.get("targetstorage"), bwlimit=p.get("bwlimit")).upid
+                                       targetstorage=p.get("targetstorage"), bwlimit=p.get("bwlimit"),
+                                       force=bool(p.get("force"))).upid
 
 
 @route("POST", "/nodes/{node}/lxc/{vmid}/migrate", **CT)
@@ -85,17 +105,15 @@ def lxc_migrate(ctx: Ctx, p: dict):
     g = guest_on(ctx, p["node"], p["vmid"], "lxc")
     with c.lock:
         migrate.check_request(c, g, p["node"], p["target"])
-        if g.status == "running":
-            if p.get("online"):
-                raise PVEError(500, "lxc live migration is currently not implemented")
-            if not p.get("restart"):
-                raise PVEError(500, "can't migrate running container without --online or --restart")
+        running = g.status == "running"
+        if running and not p.get("online") and not p.get("restart"):
+            raise PVEError(500, "can't migrate running container without --online or --restart")
         _storage_check(c, g, p["target"], p.get("target-storage"))
         if c.ha_managed(g):
             return sim.ha.hamigrate_task(g, p["target"], ctx.now, ctx.user).upid
         return migrate.start_migration(c, sim.tasks, g, p["target"], ctx.now, ctx.user,
                                        restart=bool(p.get("restart")), targetstorage=p.get("target-storage"),
-                                       bwlimit=p.get("bwlimit")).upid
+                                       bwlimit=p.get("bwlimit"), ct_online=running and bool(p.get("online"))).upid
 
 
 @route("POST", "/cluster/ha/resources/{sid}/migrate", sid=("str", True), node=("str", True))
@@ -198,6 +216,8 @@ def node_tasks(ctx: Ctx, p: dict):
         if p.get("typefilter") and t.type != p["typefilter"]:
             continue
         if p.get("errors") and (running or t.exitstatus == "OK"):
+            continue
+        if p.get("userfilter") and p["userfilter"].lower() not in t.user.partition("!")[0].lower():
             continue
         rows.append(t.row(ctx.now))
     start, limit = p.get("start", 0), p.get("limit", 50)

@@ -33,6 +33,7 @@ class SimNode:
     maintenance: bool = False
     boot_time: float = 0.0
     rootfs: int = 100 * 1024**3
+    root_used: int = 30 * 1024**3  # bytes used on / (set per node by the scenario builder)
     swap: int = 8 * 1024**3
     cpu_model: str = "AMD EPYC 7402P 24-Core Processor"
     sockets: int = 1
@@ -109,6 +110,8 @@ class Cluster:
         self.seed = seed
         self.bandwidth = bandwidth  # migration bytes/s
         self.quorate = True
+        self.ha_service_state: dict[str, str] = {}  # sid -> HA manager state when not the config's (migrate, fence...)
+        self.ha_node_state: dict[str, str] = {}  # node -> HA node state when not online/maintenance (fence, unknown)
         self.lock = threading.RLock()
         self.version = 0
         self.spikes: list[tuple[int, float, float, float]] = []
@@ -178,6 +181,22 @@ class Cluster:
 
     def ha_managed(self, g: SimGuest) -> bool:
         return g.sid in self.ha_resources
+
+    def hastate(self, sid: str) -> str:
+        """The HA manager's service state as /cluster/resources reports it: the manager's service_status state,
+        else the resource config's (pve-manager PVE/API2/Cluster.pm, resources)."""
+        if sid in self.ha_service_state:
+            return self.ha_service_state[sid]
+        state = self.ha_resources[sid]["state"]
+        return {"disabled": "stopped"}.get(state, state)
+
+    def node_hastate(self, n: SimNode) -> str:
+        """HA node_status of the manager: online, maintenance, fence, unknown (pve-ha-manager NodeStatus.pm)."""
+        if n.name in self.ha_node_state:
+            return self.ha_node_state[n.name]
+        if not n.online:
+            return "unknown"
+        return "maintenance" if n.maintenance else "online"
 
     # ---- state changes (each records history at its own time) ------------------------------------
     def move_guest(self, g: SimGuest, target: str, at: float, running: bool | None = None) -> None:

@@ -69,7 +69,9 @@ def apply(sim, action: str, params: dict, at: float) -> dict:
             if action == "maintenance":
                 sim.ha.set_maintenance(n.name, _bool(params.get("enable", True)), at)
                 return {"node": n.name, "maintenance": int(n.maintenance)}
-            n.online = action == "node_online"
+            was, n.online = n.online, action == "node_online"
+            if was != n.online:
+                (sim.ha.node_online if n.online else sim.ha.node_offline)(n.name, at)
             _quorum(sim)
             c.touch()
             return {"node": n.name, "online": int(n.online), "quorate": int(c.quorate)}

@@ -106,6 +106,36 @@ def node_metrics(cpu_demand: np.ndarray, mem: np.ndarray, disk_io: np.ndarray, n
     }
 
 
+PSI_KEYS = ("pressurecpusome", "pressurecpufull", "pressureiosome", "pressureiofull", "pressurememorysome",
+            "pressurememoryfull")
+
+
+def guest_pressure(demand: np.ndarray, cores: np.ndarray, io: np.ndarray, node: dict[str, np.ndarray]) -> dict:
+    """PSI (% of time stalled, avg10) of guests' cgroups from the contention on their host.
+
+    ``demand`` cores asked for, ``cores`` the guest's vCPUs, ``io`` bytes/s of disk I/O, ``node`` the node
+    metrics (:func:`node_metrics`) already picked per guest; all broadcast to one shape (``(G,)`` or ``(K,)``).
+    A guest's vCPU threads wait whenever the host cannot run them: with only ``share`` of the demand served
+    they stall ``1 - share`` of the time, and a busy host shows some stall even below saturation (the node's
+    own PSI). ``full`` (all of the cgroup's threads stalled) scales with how many vCPUs are runnable. Idle
+    guests stall on nothing. (PVE reads these from ``/sys/fs/cgroup/qemu.slice/ID.scope/*.pressure``,
+    qemu-server PVE/QemuServer.pm vmstatus; ``lxc/ID`` for containers, pve-container PVE/LXC.pm.)
+    """
+    busy = demand > 1e-6
+    cpu_some = np.where(busy, np.maximum(100.0 * (1.0 - node["share"]), node["pressurecpusome"]), 0.0)
+    runnable = np.clip(demand / np.maximum(cores, 1.0), 0.0, 1.0)
+    io_some = np.where(io > 0, node["pressureiosome"], 0.0)
+    mem_some = np.where(busy, node["pressurememorysome"], 0.0)
+    return {"pressurecpusome": cpu_some, "pressurecpufull": cpu_some * runnable,
+            "pressureiosome": io_some, "pressureiofull": 0.6 * io_some,
+            "pressurememorysome": mem_some, "pressurememoryfull": 0.5 * mem_some}
+
+
+def qemu_overhead(maxmem: np.ndarray) -> np.ndarray:
+    """Bytes the QEMU process holds beyond guest RAM in use (device emulation, page tables): ``memhost - mem``."""
+    return 48 * 2**20 + 0.01 * maxmem
+
+
 @dataclass
 class Snapshot:
     """Everything the API reports at one (quantised) sim time. Guest arrays (G,), node arrays (N,)."""
@@ -120,6 +150,8 @@ class Snapshot:
     node: dict[str, np.ndarray]  # node_metrics(...) squeezed to (N,)
     node_cpu_used: np.ndarray  # cores: guests' actual cpu + overhead (capped at cores)
     node_mem_demand: np.ndarray  # bytes: guests' mem + overhead (uncapped)
+    node_of: np.ndarray  # (G,) node index of each guest
+    guest_psi: dict[str, np.ndarray]  # PSI_KEYS -> (G,) percent, 0 for guests not running
 
 
 def snapshot(trace: Trace, p: GuestParams, node_of: np.ndarray, active: np.ndarray, since: np.ndarray,
@@ -137,6 +169,7 @@ def snapshot(trace: Trace, p: GuestParams, node_of: np.ndarray, active: np.ndarr
     ovh = overhead_cpu(cores)
     used = np.bincount(node_of, weights=guest_cpu, minlength=N) + ovh
     counters = guest_counters(trace, p, t, since, anchor)
+    psi = guest_pressure(v[0], p.cores, v[2] + v[3], {k: a[node_of] for k, a in nm.items()})
     return Snapshot(t=t, guest_cpu=guest_cpu, guest_demand=v[0], guest_mem=v[1], guest_rates=v[2:6],
                     counters=counters, active=active, node=nm, node_cpu_used=np.minimum(used, cores),
-                    node_mem_demand=nm["memused"])
+                    node_mem_demand=nm["memused"], node_of=node_of, guest_psi=psi)

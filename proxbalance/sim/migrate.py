@@ -46,18 +46,6 @@ def local_disks(c: Cluster, g: SimGuest) -> list[tuple[int, object]]:
     return [(i, d) for i, d in enumerate(g.disks) if not (c.storage(d.storage) and c.storage(d.storage).shared)]
 
 
-def strict_rule_block(c: Cluster, g: SimGuest, target: str) -> str | None:
-    """Name of a strict node-affinity rule that forbids ``target`` for this guest, if any."""
-    for r in c.ha_rules:
-        if r.get("type") != "node-affinity" or r.get("disable") or not int(r.get("strict", 0)):
-            continue
-        if g.sid in r["resources"].split(","):
-            allowed = [n.split(":")[0] for n in r["nodes"].split(",")]
-            if target not in allowed:
-                return r["rule"]
-    return None
-
-
 def check_request(c: Cluster, g: SimGuest, source: str, target: str) -> None:
     """Checks PVE makes synchronously for every migrate call (order as in qemu-server/pve-container)."""
     if target == source:
@@ -72,8 +60,12 @@ def check_request(c: Cluster, g: SimGuest, source: str, target: str) -> None:
 
 def start_migration(c: Cluster, tm: TaskManager, g: SimGuest, target: str, now: float, user: str,
                     online: bool = False, restart: bool = False, with_local_disks: bool = False,
-                    targetstorage: str | None = None, bwlimit: float | None = None) -> Task:
-    """Start the qmigrate/vzmigrate task (checks already done). ``bwlimit`` in KiB/s as PVE takes it."""
+                    targetstorage: str | None = None, bwlimit: float | None = None, force: bool = False,
+                    ct_online: bool = False) -> Task:
+    """Start the qmigrate/vzmigrate task (checks already done). ``bwlimit`` in KiB/s as PVE takes it.
+    ``force`` lets a stopped VM with local devices go (QemuMigrate.pm prepare: never a running one);
+    ``ct_online`` is a running CT asked to move with ``online=1``: the API accepts it, the task then fails
+    (pve-container PVE/LXC/Migrate.pm prepare: "lxc live migration is currently not implemented")."""
     src = c.node(g.node)
     tgt = c.node(target)
     running = g.status == "running"
@@ -93,6 +85,11 @@ def start_migration(c: Cluster, tm: TaskManager, g: SimGuest, target: str, now: 
 
     fail: str | None = None
     exitstatus = "OK"
+    if ct_online:
+        log(f"starting migration of {k} {g.vmid} to node '{target}' ({tgt.ip})")
+        log(f"ERROR: migration aborted (duration {duration_text(1)}): lxc live migration is currently not "
+            "implemented", 1)
+        return _finish(c, tm, g, src.name, target, now, t + 0.5, "migration aborted", lines, user, lock=False)
     if g.type == "lxc" and running:
         log(f"shutdown CT {g.vmid}")
         t += 3
@@ -104,7 +101,7 @@ def start_migration(c: Cluster, tm: TaskManager, g: SimGuest, target: str, now: 
         fail = "Can't connect to destination address using public key"
         log(f"# /usr/bin/ssh -e none -o 'BatchMode=yes' -o 'HostKeyAlias={target}' root@{tgt.ip} /bin/true")
         log(f"ssh: connect to host {tgt.ip} port 22: No route to host", 3)
-    elif g.type == "qemu" and g.passthrough:
+    elif g.type == "qemu" and g.passthrough and (running or not force):
         fail = "can't migrate VM which uses local devices: hostpci0"
     elif g.type == "qemu" and running and online and disks and not with_local_disks:
         fail = "can't live migrate attached local disks without with-local-disks option"
@@ -115,6 +112,8 @@ def start_migration(c: Cluster, tm: TaskManager, g: SimGuest, target: str, now: 
             fail = (f"start failed: not enough memory on node '{target}' to start {k} {g.vmid} "
                     f"(needs {fmt_bytes(need)}, available {fmt_bytes(max(free, 0.0))})")
             log(f"starting {k} {g.vmid} on remote node '{target}'", 1)
+    if g.type == "qemu" and g.passthrough and not fail:
+        log("migrating VM which uses local devices")
     if fail:
         log(f"ERROR: migration aborted (duration {duration_text(t + 1 - now)}): {fail}", 1)
         exitstatus = "migration aborted"
@@ -125,18 +124,27 @@ def start_migration(c: Cluster, tm: TaskManager, g: SimGuest, target: str, now: 
         exitstatus = _transfer(g, log, lambda: t, target, running and g.type == "qemu", mem, disks,
                                disk_bytes if (with_local_disks or not running or g.type == "lxc") else 0.0,
                                bw, now, forced)
-    end = t + 0.5
-    g.lock = "migrate"
+    return _finish(c, tm, g, src.name, target, now, t + 0.5, exitstatus, lines, user)
+
+
+def _finish(c: Cluster, tm: TaskManager, g: SimGuest, source: str, target: str, now: float, end: float,
+            exitstatus: str, lines: list, user: str, lock: bool = True) -> Task:
+    """Lock the guest and start the task; at its end the lock goes and, if it went OK, the guest moves.
+    (A migration failing in its prepare step never takes the config lock.)"""
+    if lock:
+        g.lock = "migrate"
     c.touch()
 
     def on_end(at: float, ok: bool) -> None:
+        if g.node != source or not lock:  # recovered elsewhere by HA fencing meanwhile: nothing left to do
+            return
         g.lock = None
         if ok:
             c.move_guest(g, target, at)
         c.touch()
 
     ttype = "qmigrate" if g.type == "qemu" else "vzmigrate"
-    return tm.start(src.name, ttype, str(g.vmid), user, now, end, exitstatus, lines, on_end)
+    return tm.start(source, ttype, str(g.vmid), user, now, end, exitstatus, lines, on_end)
 
 
 def _transfer(g, log, clock, target, live, mem, disks, disk_bytes, bw, start, forced) -> str:

@@ -11,6 +11,7 @@ import numpy as np
 
 from proxbalance.sim import load
 from proxbalance.sim.cluster import Cluster
+from proxbalance.sim.views import ct_disk_used
 
 # timeframe -> (resolution s, points, base sub-window s)
 TIMEFRAMES = {
@@ -47,10 +48,21 @@ def _consolidate(x: np.ndarray, nb: int, cf: str) -> np.ndarray:
     return x.max(axis=-1) if cf == "MAX" else x.mean(axis=-1)
 
 
-def node_rrd(c: Cluster, node: str, timeframe: str, cf: str, now: float) -> list[dict]:
-    ni = c.node_index[node]
-    n = c.nodes[ni]
-    times, sub, nb, base = _times(now, timeframe)
+def page_cache(n, used: float) -> int:
+    """Bytes of page cache on a node: memory neither used nor free (``free`` < ``available``)."""
+    return int(min(0.5 * max(n.memory - used, 0), 8 * 1024**3))
+
+
+def arc_size(c: Cluster, n) -> int:
+    """ZFS ARC bytes on a node with a zfspool storage (PVE 9 installs cap it at 10 % of RAM, at most 16 GiB);
+    0 without ZFS. pvestatd reports it as ``arcsize`` (pve-manager PVE/Service/pvestatd.pm)."""
+    if not any(st.type == "zfspool" and st.on(n.name) for st in c.storages):
+        return 0
+    return int(0.8 * min(0.1 * n.memory, 16 * 1024**3))
+
+
+def _node_sums(c: Cluster, ni: int, sub: np.ndarray, base: float) -> np.ndarray:
+    """Summed demand (M, T) of the guests running on node ``ni`` at sub-window ends ``sub`` (T,)."""
     sel, masks = [], []
     for gi, g in enumerate(c.guests):
         if all(e[1] != ni for e in g.history):
@@ -60,24 +72,35 @@ def node_rrd(c: Cluster, node: str, timeframe: str, cf: str, now: float) -> list
         if m.any():
             sel.append(gi)
             masks.append(m)
-    cores = np.array([n.cores], dtype=np.float64)
-    memory = np.array([n.memory], dtype=np.float64)
-    if sel:
-        v = load.guest_demand(c.trace, c.params, np.array(sel), sub, base, c.anchor, c.spikes)
-        s = (v * np.array(masks)[None]).sum(axis=1)  # (M, K*nb)
-    else:
-        s = np.zeros((6, sub.size))
-    nm = load.node_metrics(s[0][None], s[1][None], (s[2] + s[3])[None], s[4][None], s[5][None], cores, memory)
-    out = {k: _consolidate(a[0], nb, cf) for k, a in nm.items() if k != "share"}
-    used_root = 0.3 * n.rootfs
+    if not sel:
+        return np.zeros((6, sub.size))
+    v = load.guest_demand(c.trace, c.params, np.array(sel), sub, base, c.anchor, c.spikes)
+    return (v * np.array(masks)[None]).sum(axis=1)
+
+
+def _node_metrics(c: Cluster, ni: int, sub: np.ndarray, base: float) -> dict[str, np.ndarray]:
+    n = c.nodes[ni]
+    s = _node_sums(c, ni, sub, base)
+    nm = load.node_metrics(s[0][None], s[1][None], (s[2] + s[3])[None], s[4][None], s[5][None],
+                           np.array([n.cores], dtype=np.float64), np.array([n.memory], dtype=np.float64))
+    return {k: a[0] for k, a in nm.items()}
+
+
+def node_rrd(c: Cluster, node: str, timeframe: str, cf: str, now: float) -> list[dict]:
+    """Points of the ``pve-node-9.0`` RRD (pvestatd.pm: ... netin, netout, memavailable, arcsize, PSI)."""
+    ni = c.node_index[node]
+    n = c.nodes[ni]
+    times, sub, nb, base = _times(now, timeframe)
+    out = {k: _consolidate(a, nb, cf) for k, a in _node_metrics(c, ni, sub, base).items() if k != "share"}
+    arc = float(arc_size(c, n))
     rows = []
     for k, t in enumerate(times):
         mu = min(float(out["memused"][k]), float(n.memory))
         rows.append({
             "time": int(t), "cpu": round(float(out["cpu"][k]), 6), "maxcpu": n.cores,
             "iowait": round(float(out["iowait"][k]), 6), "loadavg": round(float(out["loadavg"][k]), 2),
-            "memused": mu, "memtotal": n.memory, "swapused": 0.0, "swaptotal": n.swap,
-            "rootused": used_root, "roottotal": n.rootfs,
+            "memused": mu, "memtotal": n.memory, "memavailable": float(n.memory) - mu, "arcsize": arc,
+            "swapused": 0.0, "swaptotal": n.swap, "rootused": float(n.root_used), "roottotal": n.rootfs,
             "netin": round(float(out["netin"][k]), 2), "netout": round(float(out["netout"][k]), 2),
             **{p: round(float(out[p][k]), 4) for p in ("pressurecpusome", "pressureiosome", "pressureiofull",
                                                       "pressurememorysome", "pressurememoryfull")},
@@ -86,24 +109,40 @@ def node_rrd(c: Cluster, node: str, timeframe: str, cf: str, now: float) -> list
 
 
 def guest_rrd(c: Cluster, vmid: int, timeframe: str, cf: str, now: float) -> list[dict]:
+    """Points of the ``pve-vm-9.0`` RRD. CPU and pressure reflect contention on whichever node the guest ran
+    on at each moment: the guest gets the share of its demand that its host could serve (as
+    /cluster/resources does), and its PSI comes from that host (:func:`load.guest_pressure`)."""
     gi = c.guest_index[vmid]
     g = c.guests[gi]
     times, sub, nb, base = _times(now, timeframe)
-    _, running = _state(c, gi, sub)
+    where, running = _state(c, gi, sub)
     v = load.guest_demand(c.trace, c.params, np.array([gi]), sub, base, c.anchor, c.spikes)[:, 0] * running
-    cpu = _consolidate(v[0] / g.cores, nb, cf)
+    node = {k: np.zeros(sub.size) for k in ("share", "pressurecpusome", "pressureiosome", "pressurememorysome")}
+    node["share"][:] = 1.0
+    for ni in np.unique(where[running]).tolist():
+        nm = _node_metrics(c, ni, sub, base)
+        at = where == ni
+        for k in node:
+            node[k][at] = nm[k][at]
+    cpu = _consolidate(v[0] * node["share"] / g.cores, nb, cf)
     mem = _consolidate(v[1], nb, cf)
     rates = _consolidate(v[2:6], nb, cf)
-    psi = _consolidate(100.0 * np.clip((v[0] / g.cores - 0.8) / 0.2, 0.0, 1.0) * running, nb, cf)
+    psi = {k: _consolidate(a, nb, cf) for k, a in
+           load.guest_pressure(v[0], float(g.cores), v[2] + v[3], node).items()}
+    memhost = _consolidate(v[1] + (load.qemu_overhead(np.float64(g.memory)) if g.type == "qemu" else 0.0)
+                           * running, nb, cf)
+    disk = float(ct_disk_used(g)) if g.type == "lxc" else 0.0
+    up = _consolidate(running.astype(np.float64), nb, "MAX")
     rows = []
     for k, t in enumerate(times):
         rows.append({
             "time": int(t), "cpu": round(float(cpu[k]), 6), "maxcpu": g.cores, "mem": float(round(mem[k])),
-            "maxmem": g.memory, "disk": 0.0, "maxdisk": g.maxdisk,
+            "maxmem": g.memory, "disk": disk * float(up[k]),
+            "maxdisk": g.maxdisk,
             "diskread": round(float(rates[0, k]), 2), "diskwrite": round(float(rates[1, k]), 2),
             "netin": round(float(rates[2, k]), 2), "netout": round(float(rates[3, k]), 2),
-            "pressurecpusome": round(float(psi[k]), 4), "pressurecpufull": round(float(psi[k]) * 0.5, 4),
-            "pressureiosome": 0.0, "pressureiofull": 0.0, "pressurememorysome": 0.0,
-            "pressurememoryfull": 0.0,
+            **{p: round(float(psi[p][k]), 4) for p in load.PSI_KEYS},
         })
+        if g.type == "qemu":  # pvestatd.pm writes memhost undef for CTs: the RRD point has none
+            rows[-1]["memhost"] = float(round(memhost[k]))
     return rows

@@ -44,6 +44,12 @@ def _disk(spec: str, default_key: str) -> SimDisk:
     return SimDisk(key=key or default_key, storage=storage, size=int(float(size or 8) * GiB))
 
 
+def _root_used_gib(seed: int, i: int, n: dict) -> float:
+    """Used space on a node's / (OS, logs, ISOs, templates): 12-45 % of it, fixed per (seed, node)."""
+    frac = (0.6180339887 * (i + 1) + 0.137 * seed) % 1.0
+    return float(n.get("rootfs_gib", 100)) * (0.12 + 0.33 * frac)
+
+
 def build(sc: Scenario, seed: int, trace: Trace, speed: float, stepped: bool) -> Cluster:
     d = dict(sc.data)
     epoch = float(d.get("epoch", DEFAULT_EPOCH))
@@ -59,7 +65,9 @@ def build(sc: Scenario, seed: int, trace: Trace, speed: float, stepped: bool) ->
                              cores=int(n.get("cores", 16)), memory=int(float(n.get("memory_gib", 64)) * GiB),
                              online=bool(n.get("online", True)), maintenance=bool(n.get("maintenance", False)),
                              boot_time=epoch - 86400 * (20 + 3 * i) - 1234 * i,
-                             cpu_model=n.get("cpu_model", "AMD EPYC 7402P 24-Core Processor")))
+                             cpu_model=n.get("cpu_model", "AMD EPYC 7402P 24-Core Processor"),
+                             rootfs=int(float(n.get("rootfs_gib", 100)) * GiB),
+                             root_used=int(float(n.get("root_used_gib", _root_used_gib(seed, i, n))) * GiB)))
     storages = [SimStorage(storage=s["storage"], type=s["type"], shared=bool(s.get("shared", False)),
                            content=s.get("content", "images,rootdir"), size=int(float(s.get("size_gib", 1024)) * GiB),
                            nodes=s.get("nodes")) for s in d.get("storages", [])]

@@ -49,9 +49,15 @@ class Task:
             out.append("TASK OK" if self.exitstatus == "OK" else f"TASK ERROR: {self.exitstatus}")
         return out
 
+    def _who(self) -> dict:
+        """The UPID carries the full auth id (``root@pam!proxbalance``); the task endpoints split a token's
+        into ``user`` and ``tokenid`` (pve-manager PVE/API2/Tasks.pm convert_token_task, Cluster.pm tasks)."""
+        user, _, token = self.user.partition("!")
+        return {"user": user, "tokenid": token} if token else {"user": user}
+
     def row(self, now: float) -> dict:
         d = {"upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
-             "starttime": self.starttime, "type": self.type, "id": self.id, "user": self.user}
+             "starttime": self.starttime, "type": self.type, "id": self.id, **self._who()}
         if not self.running(now):
             d["endtime"] = int(self.end)
             d["status"] = self.exitstatus
@@ -59,7 +65,7 @@ class Task:
 
     def status(self, now: float) -> dict:
         d = {"upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
-             "starttime": self.starttime, "type": self.type, "id": self.id, "user": self.user,
+             "starttime": self.starttime, "type": self.type, "id": self.id, **self._who(),
              "status": "running" if self.running(now) else "stopped"}
         if not self.running(now):
             d["exitstatus"] = self.exitstatus

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from proxbalance.sim import load
 from proxbalance.sim.cluster import Cluster, SimGuest
 from proxbalance.sim.load import Snapshot
 
@@ -25,83 +26,119 @@ def storage_used(c: Cluster, storage: str, node: str | None) -> int:
     return int(cache[1].get((storage, None if st.shared else node), 0) * 0.55) + 2 * 1024**3
 
 
-def resources_vm_rows(c: Cluster, s: Snapshot) -> list[dict]:
-    """All guests' /cluster/resources rows at once (the hot path: per-column ``tolist`` then one dict each)."""
-    G = len(c.guests)
-    online = [c.node(g.node).online for g in c.guests]
+def guest_pid(g: SimGuest) -> int:
+    """PID of the guest's QEMU process / container init: new at every (re)start."""
+    return 1000 + (g.vmid * 7919 + int(g.start_time)) % 4_000_000
+
+
+def ct_disk_used(g: SimGuest) -> int:
+    """Bytes used in a container's root filesystem (df inside the CT): 20-65 % of it, fixed per vmid.
+    PVE reports it only for running CTs (pve-container PVE/LXC.pm vmstatus, get_container_disk_usage); a VM's
+    ``disk`` is always 0 (qemu-server PVE/QemuServer.pm vmstatus: "no info available")."""
+    return int(g.maxdisk * (0.2 + 0.45 * ((g.vmid * 0.6180339887) % 1.0)))
+
+
+CT_SWAP = 512 * 1024**2  # the containers' configured swap (bytes)
+
+
+def ct_swap_used(mem: float, maxmem: int) -> int:
+    """Swap a container uses: none below 60 % of its memory, up to a quarter of its swap when full."""
+    return int(CT_SWAP * 0.25 * min(1.0, max(0.0, (mem / maxmem - 0.6) / 0.4)))
+
+
+def live(c: Cluster, s: Snapshot) -> dict[str, list]:
+    """Per-guest (G,) lists of what the rows report, computed once per snapshot: running (bool), cpu (fraction
+    of maxcpu), mem, memhost (bytes), disk (bytes), counters (4 lists)."""
+    cache = getattr(s, "_live", None)
+    if cache is not None and cache[0] == c.version:
+        return cache[1]
+    online = [c.nodes[i].online for i in s.node_of.tolist()]
     running = [o and g.status == "running" for o, g in zip(online, c.guests, strict=True)]
-    cpu = (s.guest_cpu / c.params.cores).round(6).tolist()
     mem = s.guest_mem.astype("int64").tolist()
-    ctr = s.counters.tolist()
-    rows = []
-    for gi in range(G):
-        g = c.guests[gi]
-        run = running[gi]
-        row = {"id": f"{g.type}/{g.vmid}", "type": g.type, "node": g.node, "vmid": g.vmid, "name": g.name,
-               "status": g.status if online[gi] else "unknown", "cpu": cpu[gi] if run else 0,
-               "maxcpu": g.cores, "mem": mem[gi] if run else 0, "maxmem": g.memory, "disk": 0,
-               "maxdisk": g.maxdisk, "diskread": ctr[0][gi] if run else 0,
-               "diskwrite": ctr[1][gi] if run else 0, "netin": ctr[2][gi] if run else 0,
-               "netout": ctr[3][gi] if run else 0, "uptime": int(s.t - g.start_time) if run else 0,
-               "template": int(g.template)}
-        if g.tags:
-            row["tags"] = g.tags
-        if g.lock:
-            row["lock"] = g.lock
-        if g.pool:
-            row["pool"] = g.pool
-        ha = c.ha_resources.get(g.sid)
-        if ha:
-            row["hastate"] = ha["state"]
-        rows.append(row)
-    return rows
+    ovh = load.qemu_overhead(c.params.maxmem).astype("int64").tolist()
+    out = {"online": online, "running": running,
+           "cpu": (s.guest_cpu / c.params.cores).round(6).tolist(), "mem": mem,
+           # pvestatd writes no memhost for CTs (undef -> 0 in extract_vm_stats; pve-manager pvestatd.pm)
+           "memhost": [m + o if g.type == "qemu" else 0 for m, o, g in zip(mem, ovh, c.guests, strict=True)],
+           "disk": [ct_disk_used(g) if g.type == "lxc" else 0 for g in c.guests],
+           "ctr": s.counters.tolist()}
+    s._live = (c.version, out)
+    return out
 
 
-def node_row(c: Cluster, s: Snapshot, i: int) -> dict:
+def resources_vm_rows(c: Cluster, s: Snapshot) -> list[dict]:
+    """All guests' /cluster/resources rows as dicts (the readable reference for :func:`resources_vm_json`).
+    Fields as pve-manager PVE/API2Tools.pm extract_vm_stats gives them from the ``pve-vm-9.0`` RRD."""
+    lv = live(c, s)
+    return [_resource_row(c, s, lv, gi) for gi in range(len(c.guests))]
+
+
+def _resource_row(c: Cluster, s: Snapshot, lv: dict, gi: int) -> dict:
+    g = c.guests[gi]
+    run = lv["running"][gi]
+    row = {"id": f"{g.type}/{g.vmid}", "type": g.type, "node": g.node, "vmid": g.vmid, "name": g.name,
+           "maxcpu": g.cores, "maxmem": g.memory, "maxdisk": g.maxdisk, "template": int(g.template),
+           "status": g.status if lv["online"][gi] else "unknown",
+           "cpu": lv["cpu"][gi] if run else 0, "mem": lv["mem"][gi] if run else 0,
+           "memhost": lv["memhost"][gi] if run else 0, "disk": lv["disk"][gi] if run else 0,
+           "diskread": lv["ctr"][0][gi] if run else 0, "diskwrite": lv["ctr"][1][gi] if run else 0,
+           "netin": lv["ctr"][2][gi] if run else 0, "netout": lv["ctr"][3][gi] if run else 0,
+           "uptime": int(s.t - g.start_time) if run else 0}
+    for k, v in (("tags", g.tags), ("lock", g.lock), ("pool", g.pool),
+                 ("hastate", c.hastate(g.sid) if g.sid in c.ha_resources else None)):
+        if v:
+            row[k] = v
+    return row
+
+
+def node_row(c: Cluster, s: Snapshot, i: int, resources: bool = True) -> dict:
+    """A node's row: PVE/API2Tools.pm extract_node_stats (``/nodes`` and ``/cluster/resources``); the max*
+    and level come from the last RRD data, so an offline node keeps them. ``/cluster/resources`` adds
+    ``cgroup-mode`` and, once the HA manager runs, ``hastate`` (PVE/API2/Cluster.pm)."""
     n = c.nodes[i]
     row = {"id": f"node/{n.name}", "type": "node", "node": n.name, "status": "online" if n.online else "offline",
-           "maxcpu": n.cores, "maxmem": n.memory, "maxdisk": n.rootfs, "level": "", "cgroup-mode": 2}
+           "maxcpu": n.cores, "maxmem": n.memory, "maxdisk": n.rootfs, "level": ""}
     if n.online:
         row.update(cpu=round(float(s.node["cpu"][i]), 6), mem=int(min(s.node["memused"][i], n.memory)),
-                   disk=int(0.3 * n.rootfs), uptime=int(s.t - n.boot_time))
+                   disk=n.root_used, uptime=int(s.t - n.boot_time))
+    if resources:
+        row["cgroup-mode"] = 2
+        if c.ha_resources:
+            row["hastate"] = c.node_hastate(n)
     return row
 
 
 def guest_row(c: Cluster, s: Snapshot, gi: int, resources: bool = True) -> dict:
+    """A guest's row: /cluster/resources (``resources``) or the node's qemu/lxc list and status/current
+    (qemu-server PVE/QemuServer.pm and pve-container PVE/LXC.pm vmstatus)."""
     g = c.guests[gi]
-    node = c.node(g.node)
-    if not node.online:
-        status = "unknown"
-    else:
-        status = g.status
-    running = status == "running"
-    row = {"vmid": g.vmid, "name": g.name, "status": status,
-           "cpu": round(float(s.guest_cpu[gi]) / g.cores, 6) if running else 0,
-           "maxcpu" if resources else "cpus": g.cores,
-           "mem": int(s.guest_mem[gi]) if running else 0, "maxmem": g.memory,
-           "disk": 0, "maxdisk": g.maxdisk,
-           "diskread": int(s.counters[0, gi]) if running else 0,
-           "diskwrite": int(s.counters[1, gi]) if running else 0,
-           "netin": int(s.counters[2, gi]) if running else 0,
-           "netout": int(s.counters[3, gi]) if running else 0,
-           "uptime": int(s.t - g.start_time) if running else 0,
-           "template": int(g.template)}
+    lv = live(c, s)
     if resources:
-        row = {"id": f"{g.type}/{g.vmid}", "type": g.type, "node": g.node, **row}
+        return _resource_row(c, s, lv, gi)
+    running = lv["running"][gi]
+    status = g.status if lv["online"][gi] else "unknown"
+    row = {"vmid": g.vmid, "name": g.name, "status": status,
+           "cpu": lv["cpu"][gi] if running else 0, "cpus": g.cores,
+           "mem": lv["mem"][gi] if running else 0, "maxmem": g.memory,
+           "disk": lv["disk"][gi] if running else 0, "maxdisk": g.maxdisk,
+           "diskread": lv["ctr"][0][gi] if running else 0, "diskwrite": lv["ctr"][1][gi] if running else 0,
+           "netin": lv["ctr"][2][gi] if running else 0, "netout": lv["ctr"][3][gi] if running else 0,
+           "uptime": int(s.t - g.start_time) if running else 0}
+    if g.template:
+        row["template"] = 1
     if g.tags:
         row["tags"] = g.tags
     if g.lock:
         row["lock"] = g.lock
-    if resources and g.pool:
-        row["pool"] = g.pool
-    if resources and g.sid in c.ha_resources:
-        row["hastate"] = c.ha_resources[g.sid]["state"]
-    if not resources and running and g.type == "qemu":
-        row["pid"] = 100000 + g.vmid
-        row["qmpstatus"] = "running"
-    if not resources and g.type == "lxc":
-        row["type"] = "lxc"
-        row["maxswap"] = 512 * 1024**2
+    if g.type == "qemu":
+        row["memhost"] = lv["memhost"][gi] if running else 0
+    else:
+        row.update(type="lxc", maxswap=CT_SWAP, swap=ct_swap_used(lv["mem"][gi], g.memory) if running else 0)
+    if running:
+        row["pid"] = guest_pid(g)
+        row.update({k: round(float(s.guest_psi[k][gi]), 2) for k in load.PSI_KEYS})
+        if g.type == "qemu":
+            row["qmpstatus"] = "running"
     return row
 
 
@@ -158,10 +195,10 @@ def _static_parts(c: Cluster) -> list[tuple[str, str]]:
     parts = []
     for g in c.guests:
         pre = (f'{{"id":"{g.type}/{g.vmid}","type":"{g.type}","node":{json.dumps(g.node)},"vmid":{g.vmid},'
-               f'"name":{json.dumps(g.name)},"maxcpu":{g.cores},"maxmem":{g.memory},"disk":0,'
+               f'"name":{json.dumps(g.name)},"maxcpu":{g.cores},"maxmem":{g.memory},'
                f'"maxdisk":{g.maxdisk},"template":{int(g.template)}')
         extra = {"tags": g.tags or None, "lock": g.lock, "pool": g.pool,
-                 "hastate": c.ha_resources[g.sid]["state"] if g.sid in c.ha_resources else None}
+                 "hastate": c.hastate(g.sid) if g.sid in c.ha_resources else None}
         suf = "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in extra.items() if v) + "}"
         parts.append((pre, suf))
     c._row_parts = (c.version, parts)
@@ -171,19 +208,19 @@ def _static_parts(c: Cluster) -> list[tuple[str, str]]:
 def resources_vm_json(c: Cluster, s: Snapshot) -> str:
     """The same rows as :func:`resources_vm_rows`, JSON-encoded directly (comma-joined, no brackets)."""
     parts = _static_parts(c)
-    online = [c.node(g.node).online for g in c.guests]
-    cpu = (s.guest_cpu / c.params.cores).round(6).tolist()
-    mem = s.guest_mem.astype("int64").tolist()
-    rd, wr, nin, nout = s.counters.tolist()
+    lv = live(c, s)
+    cpu, mem, memhost, disk, online, running = (lv[k] for k in ("cpu", "mem", "memhost", "disk", "online",
+                                                                "running"))
+    rd, wr, nin, nout = lv["ctr"]
     out = []
     for gi, g in enumerate(c.guests):
         pre, suf = parts[gi]
-        if online[gi] and g.status == "running":
-            out.append(f'{pre},"status":"running","cpu":{cpu[gi]},"mem":{mem[gi]},"diskread":{rd[gi]},'
-                       f'"diskwrite":{wr[gi]},"netin":{nin[gi]},"netout":{nout[gi]},'
-                       f'"uptime":{int(s.t - g.start_time)}{suf}')
+        if running[gi]:
+            out.append(f'{pre},"status":"running","cpu":{cpu[gi]},"mem":{mem[gi]},"memhost":{memhost[gi]},'
+                       f'"disk":{disk[gi]},"diskread":{rd[gi]},"diskwrite":{wr[gi]},"netin":{nin[gi]},'
+                       f'"netout":{nout[gi]},"uptime":{int(s.t - g.start_time)}{suf}')
         else:
             st = g.status if online[gi] else "unknown"
-            out.append(f'{pre},"status":"{st}","cpu":0,"mem":0,"diskread":0,"diskwrite":0,"netin":0,'
-                       f'"netout":0,"uptime":0{suf}')
+            out.append(f'{pre},"status":"{st}","cpu":0,"mem":0,"memhost":0,"disk":0,"diskread":0,'
+                       f'"diskwrite":0,"netin":0,"netout":0,"uptime":0{suf}')
     return ",".join(out)

@@ -30,7 +30,7 @@ def test_cluster_resources_shapes(demo):
     px = client(demo)
     rows = px.cluster.resources.get()
     types = {r["type"] for r in rows}
-    assert types == {"node", "qemu", "lxc", "storage", "pool"}
+    assert types == {"node", "qemu", "lxc", "storage", "pool", "sdn"}
     vms = px.cluster.resources.get(type="vm")
     assert {r["type"] for r in vms} == {"qemu", "lxc"} and len(vms) == len(demo.cluster.guests)
     for r in vms:

@@ -75,8 +75,6 @@ def test_stopped_vm_offline_migration(small):
      "no such cluster node 'nope'"),
     (lambda px: px.nodes("n1").lxc(102).migrate.post(target="n2"), 500, "does not exist"),
     (lambda px: px.nodes("n1").qemu(102).migrate.post(online=1), 400, "target"),
-    (lambda px: px.cluster.ha.resources("vm:105").migrate.post(node="n3"), 500,
-     "strict node-affinity rule 'strict-105'"),
 ])
 def test_sync_errors(small, call, status, text):
     px = client(small)
@@ -196,7 +194,3 @@ def test_plain_migrate_on_ha_guest_is_hamigrate(small):
     small.advance(600)
     assert guest(px, 112)["node"] == "n1"
     assert any(t["type"] == "vzmigrate" and t["id"] == "112" for t in px.cluster.tasks.get())
-    # a strict rule makes the hamigrate task itself fail
-    upid = px.nodes("n2").qemu(105).migrate.post(target="n1", online=1)
-    st = run_task(small, px, "n2", upid, 5)
-    assert "strict node-affinity" in st["exitstatus"] and guest(px, 105)["node"] == "n2"
