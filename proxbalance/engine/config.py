@@ -138,6 +138,13 @@ KEYS: tuple[Key, ...] = (
        "peak step is taken only when this plus its score gain (migration cost included) reaches min_score_improvement"),
     _k("include_stopped", bool, False, unit="", help="also move stopped guests"),
     _k("exclude_ha_managed", bool, False, unit="", help="never move HA-managed guests"),
+    # hard limits and stability (engine v2)
+    _k("exclude_tags_soft", bool, False, unit="", help="exclude_* tags are a preference (anti_affinity_penalty) "
+       "instead of a hard filter; negative HA resource-affinity rules are always strict"),
+    _k("storage_mapping", bool, True, unit="", help="a move may map a local disk's storage that the target lacks to "
+       "a local storage of the same type there (carried as target_storage, passed to PVE as targetstorage)"),
+    _k("stability_margin", float, 20.0, 0, 1e6, _P, "hysteresis: a guest's choice in the previous plan (its target, "
+       "or staying) is kept unless another choice is better by this"),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
 
