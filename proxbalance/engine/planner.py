@@ -72,6 +72,7 @@ class Search:
         self.F = self.static_ok & self.sc.allowed(v, dynamic=True).T
         self.movable = ua.skip == ""
         self.required = self.movable & ua.maintenance[self.st.cur]
+        self.locked = np.zeros(U, dtype=bool)  # kept from the previous plan by warm_start (see peak.py)
         self.min_gain = max(cfg.min_score_improvement, EPS)
         self.peak_cap: float | None = None  # after the peak phase: no move may push a node above this
         self.d2 = np.ascontiguousarray(ua.g["blend"][:, [CPU, MEM]])
@@ -235,6 +236,7 @@ class Search:
                 if np.isfinite(g) and g >= self.min_gain:
                     self.gains[u] = g
                     self.apply(u, t)
+                    self.locked[u] = True
                     done += 1
         return done
 
@@ -246,6 +248,8 @@ class Search:
         """
         swaps = 0
         for u in list(self.order):
+            # a move kept from the previous plan is undone here only when its replacement beats it by the
+            # stability margin (the stability term charges its going home)
             if u not in self.gains or self.required[u]:
                 continue
             home, there = int(self.st.orig[u]), int(self.st.cur[u])

@@ -240,7 +240,8 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     stats = {"guests": arrays.n_guests, "nodes": arrays.n_nodes, "units": ua.n_guests,
              "iterations": res.iterations, "evacuation_iterations": res.evac_iterations,
              "peak_steps": res.peak_steps, "swaps": res.swaps, "budget": budget,
-             "stability": _stability(previous, recs) if previous is not None else None}
+             "stability": ({**_stability(previous, recs), "warm_started": res.warm_kept}
+                           if previous is not None else None)}
     return Plan(recs, skipped, impact, conflicts, timing, stats)
 
 
