@@ -12,11 +12,15 @@ previous 24 h / 7 days, and a skewed start: nodes are filled to target utilisati
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from proxbalance.model import ClusterSnapshot, Guest, Node, UsageHistory, UsageStats
 
 DEFAULT_TRACE = "/work/shared/traces/bitbrains-rnd-2013-07-08.npz"
+# shipped with the package (80 VMs x 14 days): what the tests use, so they run everywhere
+SUBSET_TRACE = str(Path(__file__).resolve().parents[1] / "proxbalance" / "data" / "traces" / "bitbrains-subset.npz")
 SLOTS_PER_DAY = 288
 _CACHE: dict = {}
 
@@ -31,8 +35,9 @@ def _load(path: str) -> dict:
             idx = np.where(~np.isnan(x), np.arange(x.shape[1])[None, :], 0)
             np.maximum.accumulate(idx, axis=1, out=idx)
             x[:] = np.nan_to_num(x[np.arange(x.shape[0])[:, None], idx])
-        disk = (d["disk_read_kbs"][keep] + d["disk_write_kbs"][keep]) * 1024.0
-        net = (d["net_rx_kbs"][keep] + d["net_tx_kbs"][keep]) * 1024.0
+        f32 = {k: d[k][keep].astype(np.float32) for k in ("disk_read_kbs", "disk_write_kbs", "net_rx_kbs", "net_tx_kbs")}
+        disk = (f32["disk_read_kbs"] + f32["disk_write_kbs"]) * 1024.0  # float32 first: the subset is float16
+        net = (f32["net_rx_kbs"] + f32["net_tx_kbs"]) * 1024.0
         _CACHE[path] = {"cores": np.maximum(d["cores"][keep].astype(float), 1.0), "mem_b": d["mem_kb"][keep] * 1024.0,
                         "cpu": cpu, "mem": mem, "disk": np.nan_to_num(disk), "net": np.nan_to_num(net)}
     return _CACHE[path]
@@ -46,9 +51,22 @@ def _stats(x: np.ndarray, slot: int) -> tuple[float, float, float, float]:
     return float(day.mean()), float(week.mean()), float(week.max()), slope
 
 
+LAST: dict = {}  # what the newest trace_cluster call built: future series for the next-day replay
+
+
+def report_slot(seed: int) -> int:
+    """A slot for a report seed: July for even seeds, August for odd ones, any hour, with 7 days before it and
+    one day after it inside the month (the trace starts on 1 July; slots are 5 minutes)."""
+    rng = np.random.default_rng(10_000 + seed)
+    day = int(rng.integers(8, 29)) if seed % 2 == 0 else int(rng.integers(39, 59))
+    return day * SLOTS_PER_DAY + int(rng.integers(0, 24)) * 12
+
+
 def trace_cluster(path: str = DEFAULT_TRACE, n_nodes: int = 16, n_guests: int = 500, seed: int = 0,
                   peak: float = 0.99, floor: float = 0.15, fluid: float = 0.55, history: bool = True,
                   slot: int | None = None) -> tuple[ClusterSnapshot, UsageHistory]:
+    """See the module docstring. Also leaves in :data:`LAST`: ``cpu`` / ``mem`` ``(G, 288)`` guest demand (cores,
+    bytes) over the next 24 h, ``overhead`` ``(N, 2)`` host load (cores, bytes), ``place`` ``(G,)`` node index."""
     rng = np.random.default_rng(seed)
     tr = _load(path)
     V, T = tr["cpu"].shape
@@ -92,11 +110,27 @@ def trace_cluster(path: str = DEFAULT_TRACE, n_nodes: int = 16, n_guests: int = 
             m = _stats(tr["mem"][vm[i]] / 100.0 * maxmem[i], s)
             hist_g[vmid] = {"cpu": UsageStats(*c), "mem": UsageStats(*m)}
     nodes = []
+    overhead = np.stack([np.full(n_nodes, 0.1), 1.0 * 2**30 * size], axis=1)
+    day = np.arange(SLOTS_PER_DAY)
+    fut = np.minimum(slots[:, None] + day[None, :], T - 1)
+    LAST.clear()
+    LAST.update(cpu=tr["cpu"][vm[:, None], fut] / 100.0 * cores[:, None],
+                mem=tr["mem"][vm[:, None], fut] / 100.0 * maxmem[:, None], overhead=overhead, place=place.copy())
+    hist_n = {}
     for j in range(n_nodes):
         mine = place == j
-        c = float((cpu_frac[mine] * cores[mine]).sum()) + 0.1
-        m = float(mem_used[mine].sum()) + 1.0 * 2**30 * size[j]
+        c = float((cpu_frac[mine] * cores[mine]).sum()) + overhead[j, 0]
+        m = float(mem_used[mine].sum()) + overhead[j, 1]
         nodes.append(Node(name=names[j], online=True, maxcpu=int(node_cores[j]), cpu=c / node_cores[j],
                           maxmem=int(node_mem[j] + 1.0 * 2**30 * size[j] / fluid), mem=int(m)))
-    hist = UsageHistory(guests=hist_g, nodes={}) if history else None
+        if history and mine.any() and slots[mine].min() >= 7 * SLOTS_PER_DAY:
+            # the node's own series: its guests' samples at the same relative times (offsets kept) + overhead
+            w = np.arange(-7 * SLOTS_PER_DAY, 0)
+            idx = slots[mine][:, None] + w[None, :]
+            cs = (tr["cpu"][vm[mine][:, None], idx] / 100.0 * cores[mine][:, None]).sum(0) + overhead[j, 0]
+            ms = (tr["mem"][vm[mine][:, None], idx] / 100.0 * maxmem[mine][:, None]).sum(0) + overhead[j, 1]
+            n = 7 * SLOTS_PER_DAY
+            hist_n[names[j]] = {"cpu": UsageStats(*_stats(np.r_[cs, c], n)),
+                                "mem": UsageStats(*_stats(np.r_[ms, m], n))}
+    hist = UsageHistory(guests=hist_g, nodes=hist_n) if history else None
     return ClusterSnapshot(time=0.0, nodes=tuple(nodes), guests=tuple(guests)), hist

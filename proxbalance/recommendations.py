@@ -8,6 +8,7 @@ with the ``thresholds.*`` settings; request parameters (thresholds, max moves) o
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import time
 from typing import Any
@@ -77,16 +78,49 @@ def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig):
     return eng.build_arrays(snapshot, usage_history(store.engine, now=snapshot.time), cfg), snapshot
 
 
+def previous_moves(store: Store) -> tuple[int | None, list[tuple[int, str]] | None]:
+    """(run id, ``(vmid, target_node)`` moves) of the newest stored run; (None, None) before the first run."""
+    run = plans.latest_run(store.engine)
+    if run is None:
+        return None, None
+    return run.id, [(int(r["vmid"]), str(r["target_node"])) for r in run.result.get("recommendations", [])]
+
+
+def with_maintenance(snapshot, nodes: list[str] | tuple[str, ...] | None):
+    """The snapshot with ``nodes`` treated as in maintenance (planning an evacuation); unknown names: 4xx."""
+    if not nodes:
+        return snapshot
+    known = {n.name for n in snapshot.nodes}
+    unknown = sorted(set(nodes) - known)
+    if unknown:
+        raise ValidationError(f"unknown node(s): {', '.join(unknown)}", details={"field": "maintenance_nodes"})
+    return dataclasses.replace(snapshot, nodes=tuple(
+        dataclasses.replace(n, maintenance=True) if n.name in nodes else n for n in snapshot.nodes))
+
+
 def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None = None,
-             cfg: eng.PenaltyConfig | None = None, save: bool = True) -> dict[str, Any]:
-    """Plan from the newest snapshot; save it as the current run unless ``save`` is False."""
+             cfg: eng.PenaltyConfig | None = None, save: bool = True,
+             maintenance_nodes: list[str] | None = None, stable: bool = True) -> dict[str, Any]:
+    """Plan from the newest snapshot; save it as the current run unless ``save`` is False.
+
+    ``maintenance_nodes``: nodes to plan as if in maintenance (their guests are evacuated). ``stable``: compare
+    with the newest stored run (hysteresis, see ``engine.plan(previous=...)``); the result's ``stability`` says
+    how many moves were kept, added and dropped against that run.
+    """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     base = cfg or active_penalty_config(settings, store)[0]
     cfg = eng.PenaltyConfig.from_dict(overrides, base=base)
     started = time.perf_counter()
-    arrays, snapshot = current_arrays(settings, store, cfg)
-    result = eng.plan(arrays, cfg).to_dict()
+    snapshot = latest_snapshot(store.engine)
+    if snapshot is None:
+        raise NoDataError("no cluster data collected yet: run `proxbalance collect` or POST /api/refresh")
+    snapshot = with_maintenance(snapshot, maintenance_nodes)
+    prev_id, prev = previous_moves(store) if stable else (None, None)
+    arrays = eng.build_arrays(snapshot, usage_history(store.engine, now=snapshot.time), cfg)
+    result = eng.plan(arrays, cfg, previous=prev).to_dict()
     generation_ms = (time.perf_counter() - started) * 1000.0
+    stab = result["stats"].get("stability")
+    result["stability"] = {"previous_run_id": prev_id, **stab} if stab is not None else None
     result["generation_time_ms"] = round(generation_ms, 2)
     result["guests_evaluated"] = len(snapshot.guests)
     result["snapshot_time"] = snapshot.time
@@ -154,6 +188,7 @@ def diagnostics(store: Store, cluster_now: float | None = None) -> dict[str, Any
         "conflicts_count": r.get("conflicts_count", 0),
         "advisories_count": len(r.get("advisories", [])),
         "timing_ms": r.get("timing_ms", {}),
+        "stability": r.get("stability"),
         "penalty_config": r.get("penalty_config", {}),
     }
 

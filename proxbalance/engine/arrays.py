@@ -57,6 +57,22 @@ class ClusterArrays:
     anti_groups: list[str] = field(default_factory=list)
     aff_groups: list[str] = field(default_factory=list)
     members: list[np.ndarray] | None = None  # unit -> guest rows, when rows are units (see units.py)
+    anti_strict: np.ndarray | None = None  # (Ka,) bool: the anti-affinity group is a hard filter
+    need_id: np.ndarray | None = None  # (G,) int: the guest's storage combination (key of storage_maps)
+    storage_maps: dict = field(default_factory=dict)  # (need_id, node) -> {src storage: target storage}
+    prev_choice: np.ndarray | None = None  # (G,) node chosen by the previous plan (-1: none; terms/stability.py)
+
+    def strict_groups(self) -> np.ndarray:
+        """(Ka,) bool: anti-affinity groups that are hard filters (all of them when unknown)."""
+        if self.anti_strict is None or len(self.anti_strict) != self.anti.shape[1]:
+            return np.ones(self.anti.shape[1], dtype=bool)
+        return self.anti_strict
+
+    def target_storage(self, row: int, node: int) -> dict[str, str] | None:
+        """Storage mapping guest ``row`` needs on ``node`` (None: every disk's storage is there)."""
+        if self.need_id is None or row >= len(self.need_id):
+            return None
+        return self.storage_maps.get((int(self.need_id[row]), int(node)))
 
     @property
     def n_guests(self) -> int:
@@ -133,10 +149,12 @@ def build_arrays(
     for k in KINDS[:4]:  # configured memory and count are sums over the node's guests
         for col in (CFG, CNT):
             n[k][:, col] = np.bincount(placement, weights=g[k][:, col], minlength=N)
-    # a node's instantaneous total can't be below the sum of its guests (sampling skew)
+    # a node's instantaneous total can't be below the sum of its guests (sampling skew); its 7-day maximum is
+    # the node's own measured maximum, at least its guests' current sum (not the sum of the guests' maxima,
+    # which peak at different times)
     for k in KINDS[:4]:
         sums = np.zeros((N, R))
-        np.add.at(sums, placement, g[k])
+        np.add.at(sums, placement, g["now" if k == "max7" else k])
         n[k] = np.maximum(n[k], sums)
 
     m = build_masks(snapshot, guests, nodes, cfg)

@@ -122,9 +122,9 @@ KEYS: tuple[Key, ...] = (
     _k("mem_safety_margin", float, 0.1, 0, 1, "fraction", "share of a guest's unused configured memory counted by the limit"),
     _k("cpu_limit_pct", float, 0.0, 0, 1000, "%", "0 = off; else no move may bring blended CPU above this"),
     # time blend
-    _k("weight_current", float, 0.5, 0, 1, "fraction", "weight of the current sample in the blend"),
+    _k("weight_current", float, 0.2, 0, 1, "fraction", "weight of the current sample in the blend"),
     _k("weight_24h", float, 0.3, 0, 1, "fraction", "weight of the 24 h average"),
-    _k("weight_7d", float, 0.2, 0, 1, "fraction", "weight of the 7-day average"),
+    _k("weight_7d", float, 0.5, 0, 1, "fraction", "weight of the 7-day average"),
     # planner policy
     _k("min_score_improvement", float, 10.0, 0, 1e6, _P, "a move must gain at least this"),
     _k("max_moves", int, 50, 0, 1e6, "moves", "move budget of one plan (0 = unlimited)"),
@@ -138,6 +138,13 @@ KEYS: tuple[Key, ...] = (
        "peak step is taken only when this plus its score gain (migration cost included) reaches min_score_improvement"),
     _k("include_stopped", bool, False, unit="", help="also move stopped guests"),
     _k("exclude_ha_managed", bool, False, unit="", help="never move HA-managed guests"),
+    # hard limits and stability (engine v2)
+    _k("exclude_tags_soft", bool, False, unit="", help="exclude_* tags are a preference (anti_affinity_penalty) "
+       "instead of a hard filter; negative HA resource-affinity rules are always strict"),
+    _k("storage_mapping", bool, True, unit="", help="a move may map a local disk's storage that the target lacks to "
+       "a local storage of the same type there (carried as target_storage, passed to PVE as targetstorage)"),
+    _k("stability_margin", float, 50.0, 0, 1e6, _P, "hysteresis: a guest's choice in the previous plan (its target, "
+       "or staying) is kept unless another choice is better by this"),
 )
 KEY_BY_NAME = {k.name: k for k in KEYS}
 

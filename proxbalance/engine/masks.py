@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model import ClusterSnapshot, Guest, Node
+from ..model import ClusterSnapshot, Guest, Node, Storage
 from .config import PenaltyConfig
 
 PIN_TAGS = {"pinned", "pin"}
@@ -50,30 +50,89 @@ def _membership(keys: list[set[str]]) -> tuple[np.ndarray, list[str]]:
     return out[:, keep], [gname for gname, k in zip(groups, keep, strict=True) if k]
 
 
+def _content_ok(st: Storage, guest_type: str) -> bool:
+    return not st.content or ("images" if guest_type == "qemu" else "rootdir") in st.content
+
+
+def storage_masks(snapshot: ClusterSnapshot, guests: list[Guest], node_idx: dict[str, int], cfg: PenaltyConfig):
+    """``(storage_ok (G, N) bool, need_id (G,) int, storage_maps {(need_id, node): {src: dst}})``.
+
+    A guest can run on a node when every storage of its disks is there (active and enabled), or, with
+    ``storage_mapping``, when each missing one holds only local disks and the node has a local storage of the
+    same type (content images/rootdir) with room for them: the move then carries that ``{src: dst}`` mapping
+    (PVE's ``targetstorage``). ``need_id`` indexes the guest's (storages, type) combination.
+    """
+    G, N = len(guests), len(node_idx)
+    storage_ok = np.ones((G, N), dtype=bool)
+    need_id = np.zeros(G, dtype=np.int64)
+    maps: dict[tuple[int, int], dict[str, str]] = {}
+    if not snapshot.storages:
+        return storage_ok, need_id, maps
+    avail: dict[str, np.ndarray] = {}
+    by_node: dict[int, list[Storage]] = {}
+    kind: dict[str, Storage] = {}
+    for st in snapshot.storages:
+        if st.node in node_idx and st.active and st.enabled:
+            j = node_idx[st.node]
+            avail.setdefault(st.storage, np.zeros(N, dtype=bool))[j] = True
+            by_node.setdefault(j, []).append(st)
+        kind.setdefault(st.storage, st)
+    cache: dict[tuple, int] = {}
+    rows: list[np.ndarray] = []
+    for i, gu in enumerate(guests):
+        sizes: dict[str, int] = {}
+        shared: dict[str, bool] = {}
+        for d in gu.disks:
+            sizes[d.storage] = sizes.get(d.storage, 0) + int(d.size)
+            shared[d.storage] = shared.get(d.storage, False) or d.shared or (
+                d.storage in kind and kind[d.storage].shared)
+        key = (tuple(sorted(sizes.items())), tuple(sorted(shared.items())), gu.type)
+        if key not in cache:
+            k = cache[key] = len(rows)
+            row = np.ones(N, dtype=bool)
+            for sid in sizes:
+                row &= avail.get(sid, np.zeros(N, dtype=bool))
+            if cfg.storage_mapping and not row.all():
+                for j in np.flatnonzero(~row).tolist():
+                    m = _mapping(sizes, shared, avail, by_node.get(j, []), kind, j, gu.type)
+                    if m is not None:
+                        row[j] = True
+                        if m:
+                            maps[(k, j)] = m
+            rows.append(row)
+        need_id[i] = cache[key]
+        storage_ok[i] = rows[need_id[i]]
+    # the node a guest runs on obviously has its storage (stale storage lists must not strand it)
+    storage_ok[np.arange(G), [node_idx[gu.node] for gu in guests]] = True
+    return storage_ok, need_id, maps
+
+
+def _mapping(sizes, shared, avail, here: list[Storage], kind, j: int, guest_type: str) -> dict[str, str] | None:
+    """``{src: dst}`` for the storages missing on node j, or None when one can't be mapped."""
+    out: dict[str, str] = {}
+    room = {st.storage: st.total - st.used for st in here}
+    for sid in sorted(sizes):
+        if sid in avail and avail[sid][j]:
+            continue
+        src = kind.get(sid)
+        if shared[sid] or src is None:
+            return None
+        cands = sorted(st.storage for st in here if not st.shared and st.type == src.type
+                       and _content_ok(st, guest_type) and room[st.storage] >= sizes[sid])
+        if not cands:
+            return None
+        out[sid] = cands[0]
+        room[cands[0]] -= sizes[sid]
+    return out
+
+
 def build_masks(snapshot: ClusterSnapshot, guests: list[Guest], nodes: list[Node], cfg: PenaltyConfig) -> dict:
     G, N = len(guests), len(nodes)
     by_name = {nd.name: nd for nd in nodes}
     node_idx = {nd.name: j for j, nd in enumerate(nodes)}
     skip = np.array([skip_reason(gu, by_name[gu.node], cfg) for gu in guests] or [], dtype=object)
 
-    # storage reachability: a guest needs every storage of its disks on the target
-    storage_ok = np.ones((G, N), dtype=bool)
-    if snapshot.storages:
-        avail: dict[str, np.ndarray] = {}
-        for st in snapshot.storages:
-            if st.node in node_idx and st.active and st.enabled:
-                avail.setdefault(st.storage, np.zeros(N, dtype=bool))[node_idx[st.node]] = True
-        cache: dict[frozenset, np.ndarray] = {}
-        for i, gu in enumerate(guests):
-            need = frozenset(d.storage for d in gu.disks)
-            if need not in cache:
-                row = np.ones(N, dtype=bool)
-                for s in need:
-                    row &= avail.get(s, np.zeros(N, dtype=bool))
-                cache[need] = row
-            storage_ok[i] = cache[need]
-        # the node a guest runs on obviously has its storage (stale storage lists must not strand it)
-        storage_ok[np.arange(G), [node_idx[gu.node] for gu in guests]] = True
+    storage_ok, need_id, storage_maps = storage_masks(snapshot, guests, node_idx, cfg)
 
     sid_idx = {gu.sid: i for i, gu in enumerate(guests)}
     anti_keys: list[set[str]] = [set() for _ in guests]
@@ -113,10 +172,15 @@ def build_masks(snapshot: ClusterSnapshot, guests: list[Guest], nodes: list[Node
             else:
                 ha_outside[i] |= ~listed
     anti, anti_groups = _membership(anti_keys)
+    # strict groups: negative HA resource-affinity always, exclude_* tags unless exclude_tags_soft
+    anti_strict = np.array([g.startswith("ha:") or not cfg.exclude_tags_soft for g in anti_groups], dtype=bool)
     aff, aff_groups = _membership(aff_keys)
     return {
         "skip": skip,
         "storage_ok": storage_ok,
+        "need_id": need_id,
+        "storage_maps": storage_maps,
+        "anti_strict": anti_strict,
         "ha_allowed": ha_allowed,
         "ha_outside": ha_outside,
         "ha_steps": ha_steps,

@@ -16,7 +16,9 @@ copies, load and balance on the target) plus ``peak_weight`` points per % point 
 min(cpu_threshold, mem_threshold)) reaches ``min_score_improvement`` (swaps and exchanges valued as a whole), and only while the peak is above min(cpu_threshold, mem_threshold) (a cluster whose hottest node
 is below both thresholds is left alone). Every step passes the hard filters in the state it is made in (so
 the steps are executable in order), respects the move budget, and never raises a unit's placement penalties
-(storage, HA node preference, anti-affinity, affinity).
+(storage, HA node preference, anti-affinity, affinity). Units the warm start kept from the previous plan
+(``Search.locked``) are neither re-targeted, swapped nor sent home here (hysteresis: only the greedy, which
+pays the stability margin, may replace them).
 
 The phase runs on a cheap copy of the search state (node loads, placement, group counts; filters and terms are
 evaluated only for the rows on ``h``) with a few tie-breaking variants; the variant with the lowest final peak
@@ -162,7 +164,7 @@ class PeakRun:
         P = float(util[h])
         if not np.isfinite(P) or P <= self.floor:
             return False
-        rows = np.flatnonzero((st.cur == h) & s.movable)
+        rows = np.flatnonzero((st.cur == h) & s.movable & ~s.locked)
         if not len(rows):
             return False
         L = st.n["blend"][:, [CPU, MEM]]
@@ -199,7 +201,8 @@ class PeakRun:
     def _undo_for(self, u: int, h: int, t: int, glob: float, P: float, value: float) -> int | None:
         """A planned unit to send home so that relocating u (h -> t) fits the budget, or None."""
         st = self.st
-        planned = np.array([v for v in self.planned if not self.s.required[v] and v != u], dtype=np.int64)
+        planned = np.array([v for v in self.planned if not (self.s.required[v] or self.s.locked[v]) and v != u],
+                           dtype=np.int64)
         if not len(planned):
             return None
         o, c = st.orig[planned], st.cur[planned]
@@ -229,7 +232,7 @@ class PeakRun:
             rows, allowed_u, place_u = rows[keep], allowed_u[keep], place_u[keep]
         order = np.lexsort((self.node_rank, np.round(util, 12)))  # ties by node name (permutation-invariant)
         cold = [int(j) for j in order if np.isfinite(util[j]) and j != h][:self.swap_nodes]
-        ws = np.flatnonzero(np.isin(st.cur, cold) & s.movable) if cold else np.zeros(0, dtype=np.int64)
+        ws = np.flatnonzero(np.isin(st.cur, cold) & s.movable & ~s.locked) if cold else np.zeros(0, dtype=np.int64)
         if not len(ws):
             return False
         L = st.n["blend"][:, [CPU, MEM]]

@@ -48,6 +48,8 @@ class SearchResult:
     timing_ms: dict = field(default_factory=dict)
     peak_steps: int = 0
     pairs: dict = field(default_factory=dict)  # unit -> swap partner (both directions)
+    evac_iterations: int = 0  # greedy iterations of the evacuation phase (one per required unit)
+    warm_kept: int = 0  # previous plan's moves re-applied by the warm start
 
 
 class Search:
@@ -70,6 +72,7 @@ class Search:
         self.F = self.static_ok & self.sc.allowed(v, dynamic=True).T
         self.movable = ua.skip == ""
         self.required = self.movable & ua.maintenance[self.st.cur]
+        self.locked = np.zeros(U, dtype=bool)  # kept from the previous plan by warm_start (see peak.py)
         self.min_gain = max(cfg.min_score_improvement, EPS)
         self.peak_cap: float | None = None  # after the peak phase: no move may push a node above this
         self.d2 = np.ascontiguousarray(ua.g["blend"][:, [CPU, MEM]])
@@ -218,6 +221,25 @@ class Search:
             it += 1
         return it
 
+    def warm_start(self, moves: list[tuple[int, int]]) -> int:
+        """Re-apply the previous plan's moves ``(unit, target)`` that are still allowed, within the budget, and
+        still gain at least ``min_score_improvement`` (the stability term counts: staying costs the margin).
+        Two passes, so a move that only fits after another one's departure is kept too. Returns how many."""
+        done = 0
+        for _ in range(2):
+            for u, t in moves:
+                if self.st.cur[u] != self.st.orig[u] or not self.movable[u] or self.required[u]:
+                    continue
+                if self.budget and self.n_moved() >= self.budget:
+                    return done
+                g = float(self.S_src[u] - self.M[t, u])
+                if np.isfinite(g) and g >= self.min_gain:
+                    self.gains[u] = g
+                    self.apply(u, t)
+                    self.locked[u] = True
+                    done += 1
+        return done
+
     def swap_pass(self) -> int:
         """Try replacing each planned move by the best other move; keep it when the total drops.
 
@@ -226,6 +248,8 @@ class Search:
         """
         swaps = 0
         for u in list(self.order):
+            # a move kept from the previous plan is undone here only when its replacement beats it by the
+            # stability margin (the stability term charges its going home)
             if u not in self.gains or self.required[u]:
                 continue
             home, there = int(self.st.orig[u]), int(self.st.cur[u])
@@ -253,14 +277,18 @@ class Search:
         return swaps
 
 
-def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None) -> SearchResult:
-    """Greedy + swap local search over units. ``clock`` (e.g. time.perf_counter) only for timing."""
+def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None,
+           warm: list[tuple[int, int]] | None = None) -> SearchResult:
+    """Greedy + swap local search over units. ``clock`` (e.g. time.perf_counter) only for timing; ``warm``:
+    the previous plan's ``(unit, target)`` moves, re-applied first where they still pay (hysteresis)."""
     tick = clock or (lambda: 0.0)
     t0 = tick()
     s = Search(ua, cfg, budget)
     t1 = tick()
     max_iter = 10 * ua.n_guests + 100
     it = s.greedy(max_iter, required_only=True)  # maintenance evacuations first
+    evac_iterations = it
+    warm_kept = s.warm_start(warm) if warm else 0
     peak_steps = 0
     if cfg.peak_search:
         peak_steps = peak_phase(s, cfg.peak_min_step_pct, 2 * max(budget, 25) + ua.n_nodes)
@@ -292,7 +320,7 @@ def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None) -> Se
     peak_blocked = (g >= s.min_gain) & ~(g_cap >= s.min_gain) & ~blocked
     return SearchResult(s.st, list(s.order), s.gains, s.best_val.copy(), g, blocked, peak_blocked, cap, it, swaps,
                         {"score": (t1 - t0) * 1e3, "peak_search": (t2 - t1) * 1e3, "greedy": (t3 - t2) * 1e3,
-                         "local_search": (t4 - t3) * 1e3}, peak_steps, dict(s.pairs))
+                         "local_search": (t4 - t3) * 1e3}, peak_steps, dict(s.pairs), evac_iterations, warm_kept)
 
 
 def _peak(s: Search) -> float:

@@ -7,6 +7,7 @@ predicted loads after the step.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,6 +48,7 @@ class Recommendation:
     swap_with: int | None = None  # vmid of the other half of a swap (valued, kept and dropped as one)
     ha_managed: bool = False
     guest_type: str = "qemu"
+    target_storage: dict | None = None  # {source storage: target storage} PVE's targetstorage; None = same storages
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,12 +115,52 @@ def _classify(ua, cfg, cpu: float, mem: float, s: int, gain: float, bd: dict) ->
     return "balance", "medium" if gain >= 3 * cfg.min_score_improvement else "low"
 
 
-def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None) -> Plan:
-    """Plan migrations. ``max_moves`` overrides ``cfg.max_moves`` (0 = unlimited)."""
+def _previous(arrays: ClusterArrays, ua: ClusterArrays, unit_of: np.ndarray, previous) -> tuple:
+    """(prev_choice (U,), warm moves [(unit, node)]) from the previous plan's ``(vmid, target_node)`` pairs."""
+    choice = ua.placement.copy()
+    node = {n: j for j, n in enumerate(ua.node_names)}
+    row = {int(v): i for i, v in enumerate(arrays.vmids.tolist())}
+    warm = []
+    for vmid, target in previous:
+        i, j = row.get(int(vmid)), node.get(target)
+        if i is None or j is None:
+            continue
+        u = int(unit_of[i])
+        if int(ua.vmids[u]) != int(vmid) or j == ua.placement[u]:
+            continue  # companions follow their lead; a guest already on its target needs no move
+        choice[u] = j
+        warm.append((u, j))
+    return choice, warm
+
+
+def _stability(previous, recs) -> dict:
+    prev = {(int(v), t) for v, t in previous}
+    now = {(r.vmid, r.target_node) for r in recs}
+    pv, nv = {v for v, _ in prev}, {v for v, _ in now}
+    union = prev | now
+    return {"previous_moves": len(prev), "kept": len(prev & now), "added": len(now - prev),
+            "dropped": len(prev - now), "retargeted": len({v for v, _ in now - prev} & pv),
+            "new_guests": len(nv - pv), "jaccard": round(len(prev & now) / len(union), 4) if union else 1.0}
+
+
+def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None,
+         previous: list[tuple[int, str]] | None = None) -> Plan:
+    """Plan migrations. ``max_moves`` overrides ``cfg.max_moves`` (0 = unlimited).
+
+    ``previous``: the previous run's moves as ``(vmid, target_node)`` pairs (None: no previous run). Its moves
+    are re-applied first where they still pay, and the ``stability`` term charges ``stability_margin`` for any
+    other choice, so a previous choice is replaced only when the new one is better by the margin.
+    ``stats["stability"]`` reports moves kept / added / dropped and the Jaccard index of the two plans.
+    """
     t0 = time.perf_counter()
     ua, unit_of = group_units(arrays)
     budget = cfg.max_moves if max_moves is None else int(max_moves)
-    res = search(ua, cfg, budget, clock=time.perf_counter)
+    warm = None
+    if previous is not None:
+        previous = [(int(v), str(t)) for v, t in previous]
+        choice, warm = _previous(arrays, ua, unit_of, previous)
+        ua = dataclasses.replace(ua, prev_choice=choice)
+    res = search(ua, cfg, budget, clock=time.perf_counter, warm=warm)
     t1 = time.perf_counter()
     moves = [(u, int(res.state.cur[u])) for u in res.order]
     sc = Scorer(cfg)
@@ -181,6 +223,7 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
                 breakdown=bd if is_lead else {}, order=len(recs) + 1,
                 companion_of=None if is_lead else lead_vmid, swap_with=mate_vmid if is_lead else None,
                 ha_managed=bool(arrays.ha_managed[gi]), guest_type=arrays.types[gi],
+                target_storage=arrays.target_storage(int(gi), t),
             ))
     after = _node_stats(steps.final)
 
@@ -195,7 +238,10 @@ def plan(arrays: ClusterArrays, cfg: PenaltyConfig, max_moves: int | None = None
     impact = {"before": before, "after": after, "score_improvement": round(total_gain, 3),
               "moves": len(recs), "gib_moved": round(sum(r.migration["gib"] for r in recs), 3)}
     stats = {"guests": arrays.n_guests, "nodes": arrays.n_nodes, "units": ua.n_guests,
-             "iterations": res.iterations, "swaps": res.swaps, "budget": budget}
+             "iterations": res.iterations, "evacuation_iterations": res.evac_iterations,
+             "peak_steps": res.peak_steps, "swaps": res.swaps, "budget": budget,
+             "stability": ({**_stability(previous, recs), "warm_started": res.warm_kept}
+                           if previous is not None else None)}
     return Plan(recs, skipped, impact, conflicts, timing, stats)
 
 

@@ -47,16 +47,25 @@ class Scorer:
         return out
 
     def allowed(self, v: View, dynamic: bool | None = None) -> np.ndarray:
-        """``(m, c)`` True where every filter passes (a row's own node always passes)."""
+        """``(m, c)`` True where every filter passes. A row's own node passes while it is live (staying is
+        possible); a node in maintenance or offline never passes, not even for its own guests (so a guest
+        that left it can never be sent back)."""
         ok = np.ones(v.shape, dtype=bool)
         for t, a in self.filters:
             if dynamic is None or t.dynamic == dynamic:
                 ok &= t.fn(v, a)
-        return ok | v.on
+        return ok | self.stays(v)
+
+    @staticmethod
+    def stays(v: View) -> np.ndarray:
+        """``(m, c)`` the row's own node, where that node is live (online, reachable, not in maintenance)."""
+        live = v.a.online[v.cols] & ~v.a.maintenance[v.cols]
+        return v.on & live[None, :]
 
     def failing(self, v: View) -> dict[str, np.ndarray]:
         """Per filter, ``(m, c)`` True where it blocks."""
-        return {t.name: ~t.fn(v, a) & ~v.on for t, a in self.filters}
+        stay = self.stays(v)
+        return {t.name: ~t.fn(v, a) & ~stay for t, a in self.filters}
 
 
 def score_matrix(arrays: ClusterArrays, cfg: PenaltyConfig) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -108,7 +117,7 @@ def with_hypothetical(arrays: ClusterArrays, cpu_cores: float, mem_bytes: float,
         skip=add(arrays.skip, ""), storage_ok=addrow(arrays.storage_ok, True),
         ha_allowed=addrow(arrays.ha_allowed, True), ha_outside=addrow(arrays.ha_outside, False),
         ha_steps=addrow(arrays.ha_steps, 0.0), anti=addrow(arrays.anti, 0.0), aff=addrow(arrays.aff, 0.0),
-        members=None,
+        members=None, need_id=None, prev_choice=None,
     )
 
 

@@ -56,6 +56,10 @@ def replay(ua: ClusterArrays, ordered: list[tuple[int, int]]) -> Steps:
     vn = np.empty(2 * K, dtype=np.int64)
     vn[0::2], vn[1::2] = src, dst
     ix = np.ix_(mu, vn)
+    pv = None
+    if ua.prev_choice is not None:  # the previous choice in virtual node numbers (-2: neither node of the step)
+        p, kk = ua.prev_choice[mu], np.arange(K)
+        pv = np.where(p == -1, -1, np.where(p == dst, 2 * kk + 1, np.where(p == src, 2 * kk, -2)))
     va = dataclasses.replace(
         ua, node_names=[ua.node_names[j] for j in vn], vmids=ua.vmids[mu], names=[ua.names[i] for i in mu],
         types=[ua.types[i] for i in mu], placement=2 * np.arange(K), g={k: v[mu] for k, v in ua.g.items()},
@@ -64,7 +68,7 @@ def replay(ua: ClusterArrays, ordered: list[tuple[int, int]]) -> Steps:
         running=ua.running[mu], is_ct=ua.is_ct[mu], ct_running=ua.ct_running[mu], ha_managed=ua.ha_managed[mu],
         has_history=ua.has_history[mu], skip=ua.skip[mu], storage_ok=ua.storage_ok[ix],
         ha_allowed=ua.ha_allowed[ix], ha_outside=ua.ha_outside[ix], ha_steps=ua.ha_steps[ix], anti=ua.anti[mu],
-        aff=ua.aff[mu], members=None)
+        aff=ua.aff[mu], members=None, need_id=None, prev_choice=pv)
     vst = object.__new__(State)
     vst.__dict__.update(a=va, n=va.n, _gcols={}, cur=va.placement.copy(), orig=va.placement.copy(),
                         anti_count=anti, aff_count=aff, aff_tot=st.aff_tot, cap_mean=st.cap_mean,

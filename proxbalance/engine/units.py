@@ -88,5 +88,6 @@ def group_units(arrays: ClusterArrays) -> tuple[ClusterArrays, np.ndarray]:
         anti=ssum(arrays.anti),
         aff=ssum(arrays.aff),
         members=members,
+        need_id=None,  # storage mappings are per guest: read them on the guest arrays
     )
     return ua, unit_of

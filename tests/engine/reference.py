@@ -117,9 +117,16 @@ def ref_scores(a, cfg):
                                             (IOW, "pressure_io_penalty"))):
                 pr += c[key] * a.psi[n][i] * a.g["blend"][g][res] / a.cap[n][res]
             p["pressure"] = pr
+            prev = -1 if a.prev_choice is None else int(a.prev_choice[g])
+            p["stability"] = 0.0 if prev == -1 or prev == n else c["stability_margin"]
             p = {k: v * cfg.terms.get(k, 1.0) for k, v in p.items() if cfg.terms.get(k, 1.0) > 0}
-            ok = own or (
-                a.skip[g] == "" and a.online[n] and not a.maintenance[n] and a.ha_allowed[g][n]
+            live = a.online[n] and not a.maintenance[n]
+            strict = list(a.anti_strict) if a.anti_strict is not None else [True] * anti_k
+            strict_mate = any(a.placement[o] == n and any(a.anti[g][k] * a.anti[o][k] > 0 and strict[k]
+                                                           for k in range(anti_k))
+                              for o in range(G) if o != g)
+            ok = (own and live) or (not own and
+                a.skip[g] == "" and live and a.ha_allowed[g][n] and a.storage_ok[g][n] and not strict_mate
                 and a.n["now"][n][MEM] + a.mem_hard[g] <= c["mem_limit_pct"] / 100 * a.cap[n][MEM]
                 and (c["cpu_limit_pct"] <= 0 or (a.n["blend"][n][CPU] + a.g["blend"][g][CPU]) / a.cap[n][CPU] * 100
                      <= c["cpu_limit_pct"]))

@@ -1,8 +1,6 @@
 """A swap is one decision: both halves valued, kept and dropped together, each naming the other; the memory
 limit holds after every single migration (the half that fits first runs first)."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,6 @@ from proxbalance.engine.steps import valued_steps
 
 from .builders import make_guest, make_node, make_snapshot
 
-TRACE = "/work/shared/traces/bitbrains-rnd-2013-07-08.npz"
 CFG = PenaltyConfig.from_dict({}).replace(mem_limit_pct=90.0, mem_safety_margin=0.0)
 
 
@@ -64,9 +61,10 @@ def _replay_is_safe(a, cfg, p):
         assert mem <= cfg.mem_limit_pct + 1e-6, (r.vmid, r.target_node, mem)
 
 
-@pytest.mark.skipif(not os.path.exists(TRACE), reason="trace not available")
-@pytest.mark.parametrize("seed", [1, 3])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_trace_swaps_name_each_other_and_keep_memory(seed):
+    """On the trace subset shipped in the repository (so it runs in CI, never skips)."""
+    from bench.trace_clusters import SUBSET_TRACE as TRACE
     from bench.trace_clusters import trace_cluster
 
     cfg = load_preset("balanced").replace(weight_current=1.0, weight_24h=0.0, weight_7d=0.0,

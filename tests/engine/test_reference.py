@@ -28,8 +28,8 @@ def _setup(seed, n_nodes, n_guests, changes, history):
     return build_arrays(snap, hist, cfg), cfg
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_nodes=st.integers(1, 5), n_guests=st.integers(0, 12),
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_nodes=st.integers(1, 12), n_guests=st.integers(0, 12),
        changes=cfg_changes, history=st.booleans())
 def test_engine_equals_reference(seed, n_nodes, n_guests, changes, history):
     a, cfg = _setup(seed, n_nodes, n_guests, changes, history)
@@ -59,3 +59,19 @@ def test_column_and_row_windows_equal_full_matrix(seed, n_nodes, n_guests):
     for g in range(a.n_guests):
         v = View(st_, np.array([g]), np.arange(a.n_nodes))
         assert np.allclose(sc.total(v)[0], total[g])
+
+
+def test_both_evaluation_paths_on_twelve_nodes():
+    """View.marginal / step_marginal take a per-column loop up to 8 columns and one broadcast above: a fixed
+    12-node cluster (and its 8-column windows) checks both against the reference, own-node cells included."""
+    for seed in range(6):
+        a, cfg = _setup(seed, 12, 12, {"cpu_threshold": 30.0, "mem_threshold": 30.0, "mem_limit_pct": 60.0}, True)
+        total, allowed, parts = score_matrix(a, cfg)
+        rt, ra, rp = ref_scores(a, cfg)
+        assert np.allclose(total, np.array(rt), rtol=1e-9, atol=1e-6)
+        assert (allowed == np.array(ra)).all()
+        st_, sc = State(a), Scorer(cfg)
+        for cols in (np.arange(8), np.arange(4, 12)):
+            v = View(st_, np.arange(a.n_guests), cols)
+            assert np.allclose(sc.total(v), np.array(rt)[:, cols], rtol=1e-9, atol=1e-6)
+            assert (sc.allowed(v) == np.array(ra)[:, cols]).all()

@@ -1,7 +1,8 @@
-"""Hard filters, ``(m, c)`` bool (True = allowed). Only for the impossible.
+"""Hard filters, ``(m, c)`` bool (True = allowed). Only for the impossible (what PVE would refuse, or what a
+strict rule forbids).
 
-A filter never applies to the guest's own current node (staying is always possible); the score module
-ignores filter values there.
+A filter never applies to the guest's own current node while that node is live (staying is always possible);
+a node in maintenance or offline is never a target, not even for the guests that started there.
 """
 
 from __future__ import annotations
@@ -52,3 +53,24 @@ def cpu_limit(v, a):
     if a["cpu_limit_pct"] <= 0:
         return np.ones(v.shape, dtype=bool)
     return v.util_added("blend", CPU) * 100.0 <= a["cpu_limit_pct"]
+
+
+@register("storage_available", "filter", "filter", dynamic=False,
+          help="Every disk's storage is on the target, or (storage_mapping) maps to a local storage of the same "
+               "type there.")
+def storage_available(v, a):
+    if v.a.storage_ok.all():
+        return np.broadcast_to(True, v.shape)
+    return v.a.storage_ok[np.ix_(v.rows, v.cols)]
+
+
+@register("anti_affinity_strict", "filter", "filter",
+          help="Strict anti-affinity (negative HA resource-affinity; exclude_* tags unless exclude_tags_soft): "
+               "no other member of the group on the target.")
+def anti_affinity_strict(v, a):
+    strict = v.a.strict_groups()
+    if not strict.any():
+        return np.broadcast_to(True, v.shape)
+    m = v.a.anti[v.rows][:, strict]  # (m, Ks)
+    mates = m @ v.state.anti_count[strict][:, v.cols] - (m * m).sum(axis=1)[:, None] * v.on
+    return mates < 0.5
