@@ -57,6 +57,7 @@ class ClusterArrays:
     anti_groups: list[str] = field(default_factory=list)
     aff_groups: list[str] = field(default_factory=list)
     members: list[np.ndarray] | None = None  # unit -> guest rows, when rows are units (see units.py)
+    forecast: dict | None = None  # predicted node peaks for terms/forecast.py (set by proxbalance.forecasts)
 
     @property
     def n_guests(self) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import plans, schema
+from proxbalance.store import forecast_tables, plans, schema
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0001_api_keys_and_audit", _create(schema.api_keys, schema.audit_log)),
     Migration("0002_collector_snapshots_history", _create(*schema.COLLECTOR_TABLES)),
     Migration("0003_recommendations", _create(*plans.TABLES)),
+    Migration("0008_forecast_score_history", _create(*forecast_tables.TABLES)),
 ]
 
 
