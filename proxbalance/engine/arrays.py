@@ -61,6 +61,7 @@ class ClusterArrays:
     need_id: np.ndarray | None = None  # (G,) int: the guest's storage combination (key of storage_maps)
     storage_maps: dict = field(default_factory=dict)  # (need_id, node) -> {src storage: target storage}
     prev_choice: np.ndarray | None = None  # (G,) node chosen by the previous plan (-1: none; terms/stability.py)
+    forecast: dict | None = None  # predicted node peaks for terms/forecast.py (set by proxbalance.forecasts)
 
     def strict_groups(self) -> np.ndarray:
         """(Ka,) bool: anti-affinity groups that are hard filters (all of them when unknown)."""

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, inspect, select
 from proxbalance.store import automation, leases, maintenance, migrations_log, notifications, plans, schema
 from proxbalance.store import config_layer, leases, plans, schema
 from proxbalance.store.tx import write_tx
+from proxbalance.store import forecast_tables, plans, schema
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
     Migration("0007_automation", _create(*automation.TABLES, *notifications.TABLES)),
     Migration("0009_ops_config", config_layer.create_tables),
+    Migration("0008_forecast_score_history", _create(*forecast_tables.TABLES)),
 ]
 
 

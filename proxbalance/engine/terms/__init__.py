@@ -101,3 +101,4 @@ def increasing(*names: str):
 
 from . import cost, filters_builtin, load, placement  # noqa: E402,F401  (registration)
 from . import stability  # noqa: E402,F401  (registration)
+from . import forecast as _forecast  # noqa: E402,F401  (registration)
