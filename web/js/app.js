@@ -69,6 +69,7 @@ async function route() {
     current = page;
     fill(view, notice("Loading…"));
     view.dataset.page = name;
+    view.dataset.built = "";
   }
   try {
     await page.render(view);

@@ -2,12 +2,14 @@
 import { api, humanError, optional } from "../api.js";
 import { bar, card, fill, fmt, h, kpi, notice, sparkline, table } from "../dom.js";
 import { lineChart } from "../chart.js";
+import { latestPlan } from "../plan.js";
 
 const ui = {};
 let range = "24h";
 let mapView = "cpu";
 let filters = { q: "", node: "", type: "", status: "" };
 let data = null;
+let lastHist = null;  // the newest history answer, so redrawn node cards keep their sparklines
 
 export async function render(view) {
   if (view.dataset.built !== "cluster") {
@@ -37,17 +39,22 @@ export async function render(view) {
 }
 
 export async function refresh() {
-  const [summary, nodes, guests, recs, auto, affinity] = await Promise.all([
-    api("/api/cluster-summary"), api("/api/nodes-only"), api("/api/guests-only"),
-    optional("/api/recommendations?limit=1").catch(() => null), optional("/api/automigrate/status").catch(() => null),
-    optional("/api/affinity-groups").catch(() => null)]);
-  data = { summary, nodes, guests, recs, auto, affinity };
+  // the cluster itself first; the plan, automation and affinity fill in when they arrive
+  const extras = Promise.all([latestPlan("?limit=1").catch(() => null),
+    optional("/api/automigrate/status").catch(() => null), optional("/api/affinity-groups").catch(() => null)]);
+  const [summary, nodes, guests] = await Promise.all([
+    api("/api/cluster-summary"), api("/api/nodes-only"), api("/api/guests-only")]);
+  data = { ...(data || {}), summary, nodes, guests };
   drawKpis();
   drawNodes();
   drawMap();
   drawGuests();
+  const history = drawHistory();
+  const [recs, auto, affinity] = await extras;
+  Object.assign(data, { recs, auto, affinity });
+  drawKpis();
   drawAffinity();
-  drawHistory();
+  await history;
 }
 
 function balance(values) {
@@ -62,7 +69,7 @@ function drawKpis() {
   const online = Object.values(data.nodes.nodes).filter((n) => n.online);
   const cpuBal = balance(online.map((n) => n.cpu_percent));
   const memBal = balance(online.map((n) => n.mem_percent));
-  const pending = data.recs ? (data.recs.total ?? data.recs.recommendations?.length ?? 0) : "–";
+  const pending = data.recs ? (data.recs.total_count ?? data.recs.recommendations?.length ?? 0) : "–";
   const auto = data.auto ? (data.auto.enabled ? (data.auto.dry_run ? "dry run" : "on") : "off") : "–";
   fill(ui.kpis,
     kpi("Nodes", `${s.online_nodes}/${s.node_count}`, s.offline_nodes.length ? `offline: ${s.offline_nodes.join(", ")}` : "online"),
@@ -86,6 +93,7 @@ function drawNodes() {
       h("dt", {}, "IO wait"), h("dd", {}, fmt.pct(100 * (n.iowait || 0)))),
     h("div", { class: "sparks", id: `spark-${n.name}` }),
     h("small", {}, `${n.guest_count} guests · ${n.maxcpu} cores · ${fmt.gib(n.maxmem)}`))));
+  fillSparks();
 }
 
 async function drawHistory() {
@@ -103,10 +111,15 @@ async function drawHistory() {
   const marks = (migrations?.migrations || migrations?.history || [])
     .map((m) => m.completed_at || m.started_at || m.time).filter((t) => t && t >= hist.t[0]);
   lineChart(ui.chart, hist.t, names.map((n) => ({ label: `${n} CPU %`, values: hist.nodes[n].cpu_percent })), marks);
-  for (const n of names) {
+  lastHist = hist;
+  fillSparks();
+}
+
+function fillSparks() {
+  if (!lastHist) return;
+  for (const [n, s] of Object.entries(lastHist.nodes)) {
     const el = document.getElementById(`spark-${n}`);
     if (!el) continue;
-    const s = hist.nodes[n];
     fill(el, h("span", {}, "CPU"), sparkline(s.cpu_percent, { label: `${n} CPU over ${range}` }),
       h("span", {}, "Mem"), sparkline(s.mem_percent, { label: `${n} memory over ${range}` }),
       h("span", {}, "IO"), sparkline(s.iowait_percent, { label: `${n} iowait over ${range}`, max: 20 }));

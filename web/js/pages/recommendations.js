@@ -1,6 +1,7 @@
 // Recommendations: plan cards with the why, batch impact, skipped guests, forecasts; migrate with
 // validation first and live progress after.
-import { api, ApiError, humanError, optional } from "../api.js";
+import { api, humanError, optional } from "../api.js";
+import { generatePlan, latestPlan } from "../plan.js";
 import { card, confirmDialog, fill, fmt, h, notice, table } from "../dom.js";
 import { followMigration, validationList } from "../migrate.js";
 
@@ -26,15 +27,7 @@ export async function render(view) {
 }
 
 export async function refresh() {
-  let run;
-  try {
-    run = await api("/api/recommendations");
-  } catch (err) {
-    if (err instanceof ApiError && err.code === "no_data" && /recommendations/.test(err.message)) {
-      fill(ui.status, notice("No plan yet: generating the first one…"));
-      run = await api("/api/recommendations", { method: "POST", body: {} });
-    } else throw err;
-  }
+  const run = await latestPlan();
   draw(run);
   api("/api/recommendations/skipped?limit=10000").then((s) => drawSkipped(s.skipped || []))
     .catch((err) => fill(ui.skipped, notice(humanError(err), "error")));
@@ -43,7 +36,7 @@ export async function refresh() {
 
 async function generate() {
   fill(ui.status, notice("Computing a new plan…"));
-  try { draw(await api("/api/recommendations", { method: "POST", body: {} })); }
+  try { draw(await generatePlan()); }
   catch (err) { fill(ui.status, notice(humanError(err), "error")); }
 }
 
@@ -141,7 +134,7 @@ async function migrateOne(rec) {
 }
 
 async function runSelected() {
-  const run = await api("/api/recommendations");
+  const run = await latestPlan();
   const chosen = (run.recommendations || []).filter((r) => selected.has(r.vmid));
   if (!chosen.length) { fill(ui.status, notice("Select one or more moves first.", "warn")); return; }
   const ok = await confirmDialog(`Run ${chosen.length} migrations?`, h("ul", {}, chosen.map((r) =>
