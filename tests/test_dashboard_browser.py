@@ -1,23 +1,38 @@
-"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against a running app."""
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against the demo stack:
+the simulator over HTTPS, a real collection into a SQLite file, and the app serving API and web files.
+
+Screenshots of every page at desktop and phone width are written to ``$PROXBALANCE_ARTIFACTS``
+(default ``test-artifacts/``, not committed). Load figures (time to interactive, bytes transferred) are
+printed, not asserted.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
+import time
+from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from proxbalance.api import create_app
-from proxbalance.store.snapshots import save_snapshot
-from tests.test_recommendations_api import imbalanced_snapshot
+from proxbalance.collector import collect_once
+from proxbalance.sim import SimServer
+from proxbalance.store import Store
+from proxbalance.store.keys import create_key
+from tests.collector.conftest import sim_settings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("PROXBALANCE_REQUIRE_SYSTEM_TESTS") == "1"
+ARTIFACTS = Path(os.environ.get("PROXBALANCE_ARTIFACTS", "test-artifacts")) / "screenshots"
+PAGES = ("cluster", "recommendations", "nodes", "automation", "settings")
+PHONE = {"width": 390, "height": 844}
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
     try:
         from playwright.sync_api import sync_playwright
@@ -35,43 +50,145 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def served(settings, store):
-    with store.engine.begin() as conn:
-        save_snapshot(conn, imbalanced_snapshot())
-    server = make_server("127.0.0.1", 0, create_app(settings, store), threaded=True)
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The demo stack: a simulator running at 30x, one collection with backfill, the app on a free port."""
+    sim = SimServer(scenario="demo", seed=0, speed=30.0).start()
+    data = tmp_path_factory.mktemp("dash")
+    settings = sim_settings(sim, data, **{"collection.backfill": True, "thresholds.stale_minutes": 600.0})
+    store = Store.open(settings)
+    collect_once(settings, store, now=sim.now())
+    key = create_key(store.engine, "browser", "admin")[1]
+    read_key = create_key(store.engine, "browser-read", "read")[1]
+    server = make_server("127.0.0.1", 0, create_app(settings, store, clock=sim.now), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
+    yield {"url": f"http://127.0.0.1:{server.server_port}", "key": key, "read_key": read_key, "sim": sim,
+           "settings": settings, "store": store}
     server.shutdown()
+    store.close()
+    sim.stop()
 
 
-def test_dashboard_shows_nodes_and_generates_a_plan(browser, served, admin_key):
-    page = browser.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(served + "/")
-    page.wait_for_function("document.getElementById('health').textContent.includes('ok')")
-    page.fill("#apikey", admin_key)
-    page.click("#save")
-    page.wait_for_selector("#nodes tbody tr:nth-child(3)")
-    assert page.locator("#nodes tbody tr").count() == 3
-    assert "pve1" in page.locator("#nodes tbody").inner_text()
-    page.wait_for_function("document.getElementById('message').textContent.length > 0")  # second fetch
-    assert "no recommendations generated yet" in page.locator("#message").inner_text()
-    page.click("#generate")
-    page.wait_for_selector("#recommendations tbody tr")
-    rows = page.locator("#recommendations tbody tr")
-    assert rows.count() >= 1
-    assert "pve1" in rows.first.inner_text()  # moves leave the overloaded node
-    assert "peak node load" in page.locator("#impact").inner_text()
-    assert errors == []
+def open_page(browser, stack, *, viewport=None, key=True):
+    """A new page with the key in session storage; collects console errors and failed requests."""
+    ctx = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
+    page = ctx.new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(f"pageerror: {exc}"))
+    page.on("console", lambda m: page.errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.goto(stack["url"] + "/")
+    if key:
+        page.evaluate("k => sessionStorage.setItem('proxbalance_api_key', k)", stack["key"] if key is True else key)
+    return page
 
 
-def test_dashboard_reports_a_bad_key(browser, served):
-    page = browser.new_page()
-    page.goto(served + "/")
+def goto(page, stack, name):
+    page.goto(f"{stack['url']}/#/{name}")
+    page.reload()
+    page.wait_for_function(f"document.getElementById('view').dataset.page === '{name}' && "
+                           "!document.getElementById('view').textContent.includes('Loading…')", timeout=20000)
+    page.wait_for_load_state("networkidle")
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_every_page_loads_without_errors_on_desktop_and_phone(browser, stack):
+    for viewport, tag in (({"width": 1280, "height": 900}, "desktop"), (PHONE, "phone")):
+        page = open_page(browser, stack, viewport=viewport)
+        for name in PAGES:
+            goto(page, stack, name)
+            shot(page, f"{name}-{tag}")
+            assert page.errors == [], f"{name} at {tag}: {page.errors}"
+            if tag == "phone":
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{name} scrolls sideways at 390 px ({width} px wide)"
+        page.context.close()
+
+
+def test_cluster_page_shows_nodes_guests_and_history(browser, stack):
+    page = open_page(browser, stack)
+    goto(page, stack, "cluster")
+    assert page.locator(".nodecards .node").count() == 5
+    assert "5/5" in page.locator("#kpis").inner_text()
+    page.wait_for_selector("#history-chart canvas")
+    page.fill("#guest-search", "vm-db")
+    rows = page.locator("#guests tbody tr")
+    assert rows.count() >= 1 and all("vm-db" in rows.nth(i).inner_text() for i in range(rows.count()))
+    assert page.errors == []
+
+
+def test_fresh_install_generates_its_first_plan_and_explains_moves(browser, stack):
+    page = open_page(browser, stack)
+    goto(page, stack, "recommendations")
+    page.wait_for_selector("#recommendations .rec")
+    text = page.locator("#rec-status").inner_text()
+    assert "recommended moves" in text and "POST" not in text  # never an API message for a user
+    first = page.locator("#recommendations .rec").first
+    first.locator("summary").click()
+    assert first.locator(".terms li").count() >= 1
+    assert "Hottest node" in page.locator("#impact").inner_text()
+    assert page.locator("#skipped-table tbody tr").count() >= 1
+    assert page.errors == []
+
+
+def test_preset_is_simulated_then_applied(browser, stack):
+    page = open_page(browser, stack)
+    goto(page, stack, "settings")
+    card = page.locator('.preset[data-preset="conservative"]')
+    card.locator("button.simulate").click()
+    page.wait_for_function("document.getElementById('simulate-result').textContent.includes('what would change')",
+                           timeout=30000)
+    assert "Moves:" in page.locator("#simulate-result").inner_text()
+    card.locator("button.apply").click()
+    page.click("#confirm-ok")
+    page.wait_for_function("document.getElementById('simulate-result').textContent.includes('now in force')")
+    cfg = page.evaluate("""async k => (await (await fetch('/api/penalty-config',
+        {headers: {'X-API-Key': k}})).json()).preset""", stack["key"])
+    assert cfg == "conservative"
+    assert page.errors == []
+
+
+def test_bad_input_shows_its_error_and_changes_nothing(browser, stack):
+    page = open_page(browser, stack)
+    goto(page, stack, "settings")
+    before = page.locator("#cpu-threshold").input_value()
+    page.evaluate("document.getElementById('cpu-threshold').removeAttribute('max')")  # bypass the browser's own check
+    page.fill("#cpu-threshold", "500")
+    page.click("#save-thresholds")
+    page.wait_for_function("document.getElementById('threshold-msg').textContent.includes('Not saved')")
+    assert "cpu_threshold" in page.locator("#threshold-msg").inner_text()
+    goto(page, stack, "settings")
+    assert page.locator("#cpu-threshold").input_value() == before
+
+
+def test_a_rejected_key_asks_for_a_new_one(browser, stack):
+    page = open_page(browser, stack, key=False)
+    page.wait_for_selector("#login:not([hidden])")
     page.fill("#apikey", "pb_not_a_key")
     page.click("#save")
-    page.wait_for_function("document.getElementById('message').textContent.length > 0")
-    assert "invalid or revoked" in page.locator("#message").inner_text()
-    assert page.locator("#nodes tbody tr").count() == 0
+    page.wait_for_function("!document.getElementById('login').hidden && "
+                           "document.getElementById('message').textContent.length > 0")
+    assert "not accepted" in page.locator("#message").inner_text()
+    assert page.locator(".nodecards .node").count() == 0
+    page.fill("#apikey", stack["key"])
+    page.click("#save")
+    page.wait_for_selector(".nodecards .node")
+    assert page.locator("#login").is_hidden()
+
+
+def test_first_load_is_small_and_fast(browser, stack):
+    """Reported, not asserted: time until the cluster page shows nodes, and bytes the first load transferred."""
+    page = open_page(browser, stack)
+    sizes = []
+    page.on("response", lambda r: sizes.append(int(r.headers.get("content-length") or len(r.body() or b""))))
+    start = time.perf_counter()
+    page.goto(f"{stack['url']}/#/cluster")
+    page.reload()
+    page.wait_for_selector(".nodecards .node")
+    elapsed = time.perf_counter() - start
+    page.wait_for_load_state("networkidle")
+    print(json.dumps({"first_page_interactive_s": round(elapsed, 3), "first_load_bytes": sum(sizes)}))
+    assert page.locator(".nodecards .node").count() == 5

@@ -39,6 +39,7 @@ BLUEPRINTS = (
     "proxbalance.api.routes_automation",
     "proxbalance.api.routes_config",
     "proxbalance.api.routes_system",
+    "proxbalance.api.routes_history",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

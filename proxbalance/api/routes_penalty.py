@@ -21,6 +21,7 @@ class ConfigBody(StrictModel):
 
 
 class SimulateBody(StrictModel):
+    preset: str | None = Field(None, max_length=40, description="Start from this preset instead of the config in force")
     config: dict[str, Any] = Field(default_factory=dict, description="Proposed penalty keys")
     cpu_threshold: float | None = Field(None, ge=1, le=100)
     mem_threshold: float | None = Field(None, ge=1, le=100)
@@ -67,7 +68,8 @@ def simulate(body: SimulateBody):
     current = svc.active_penalty_config(st.settings, st.store)[0]
     thresholds = {k: v for k, v in (("cpu_threshold", body.cpu_threshold),
                                     ("mem_threshold", body.mem_threshold)) if v is not None}
-    proposed = eng.PenaltyConfig.from_dict({**body.config, **thresholds}, base=current)
+    base = svc.preset_config(st.settings, body.preset) if body.preset else current
+    proposed = eng.PenaltyConfig.from_dict({**body.config, **thresholds}, base=base)
     before = svc.generate(st.settings, st.store, cfg=current, save=False)
     after = svc.generate(st.settings, st.store, cfg=proposed, save=False)
 

@@ -1,0 +1,103 @@
+// Dashboard shell: the key, the router, the health pill, the theme and a flicker-free auto-refresh.
+import { api, auth, humanError } from "./api.js";
+import { fill, notice } from "./dom.js";
+import * as cluster from "./pages/cluster.js";
+import * as recommendations from "./pages/recommendations.js";
+import * as nodes from "./pages/nodes.js";
+import * as automation from "./pages/automation.js";
+import * as settings from "./pages/settings.js";
+
+const PAGES = { cluster, recommendations, nodes, automation, settings };
+const REFRESH_MS = 15000;
+const $ = (id) => document.getElementById(id);
+let current = null;
+let timer = null;
+
+function theme(next) {
+  const value = next || localStorage.getItem("proxbalance_theme") ||
+    (matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light");
+  document.documentElement.dataset.theme = value;
+  localStorage.setItem("proxbalance_theme", value);
+}
+
+function showLogin(text) {
+  $("login").hidden = false;
+  $("view").hidden = true;
+  $("message").textContent = text || "";
+  $("apikey").value = auth.key;
+  $("apikey").focus();
+}
+
+auth.onRejected = () => {
+  auth.key = "";
+  showLogin("Your API key was not accepted. Enter a valid key.");
+};
+
+export function banner(text) {
+  const el = $("banner");
+  el.hidden = !text;
+  el.textContent = text || "";
+}
+
+async function health() {
+  try {
+    const body = await api("/api/health");
+    const status = body.status || "unknown";
+    $("health").textContent = status === "ok" ? "Healthy" : status === "degraded" ? "Degraded" : status;
+    $("health").className = `pill ${status}`;
+    const reasons = body.reasons || body.issues || [];
+    if (status !== "ok" && reasons.length) banner(`Cluster ${status}: ${reasons.join("; ")}`);
+    else if (status === "ok") banner("");
+  } catch (err) {
+    $("health").textContent = "Unreachable";
+    $("health").className = "pill error";
+    banner(humanError(err));
+  }
+}
+
+async function route() {
+  const name = (location.hash.replace(/^#\/?/, "").split("/")[0]) || "cluster";
+  const page = PAGES[name] || cluster;
+  for (const a of document.querySelectorAll("#nav a")) {
+    if (a.dataset.page === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+  if (!auth.key) { showLogin(""); return; }
+  $("login").hidden = true;
+  $("view").hidden = false;
+  const view = $("view");
+  if (current !== page) {
+    current = page;
+    fill(view, notice("Loading…"));
+    view.dataset.page = name;
+    view.dataset.built = "";
+  }
+  try {
+    await page.render(view);
+  } catch (err) {
+    if (err.status !== 401) fill(view, notice(humanError(err), "error"));
+  }
+}
+
+function schedule() {
+  clearInterval(timer);
+  timer = setInterval(async () => {
+    if (document.hidden || !auth.key || !current || !current.refresh) return;
+    try { await current.refresh($("view")); } catch { /* the next render shows errors */ }
+    health();
+  }, REFRESH_MS);
+}
+
+$("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  auth.key = $("apikey").value.trim();
+  current = null;
+  route();
+});
+$("keybtn").addEventListener("click", () => showLogin(""));
+$("theme").addEventListener("click", () => theme(document.documentElement.dataset.theme === "dark" ? "light" : "dark"));
+window.addEventListener("hashchange", route);
+
+theme();
+health();
+route();
+schedule();
