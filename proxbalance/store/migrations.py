@@ -39,8 +39,8 @@ MIGRATIONS: list[Migration] = [
     Migration("0005_executor", _create(*migrations_log.TABLES)),
     Migration("0006_evacuation_maintenance", _create(*maintenance.TABLES)),
     Migration("0007_automation", _create(*automation.TABLES, *notifications.TABLES)),
-    Migration("0009_ops_config", config_layer.create_tables),
     Migration("0008_forecast_score_history", _create(*forecast_tables.TABLES)),
+    Migration("0009_ops_config", config_layer.create_tables),
 ]
 
 
