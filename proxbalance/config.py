@@ -196,10 +196,6 @@ SETTINGS: tuple[Setting, ...] = (
        "automation_paused, evacuation_finished, forecast_critical."),
     _s("notifications.summary_when_idle", bool, False, "Send cycle_summary also for cycles that moved nothing."),
     _s("notifications.timeout_seconds", float, 10.0, "Seconds one delivery may take.", min=1, max=120),
-    _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://...). Secret: they carry tokens.",
-       secret=True),
-    _s("notifications.events", list, ["migration_failed", "automation_run", "evacuation"],
-       "Events that notify."),
     # AI second opinion (optional extra proxbalance[ai]); keys are per provider so one is never sent to another
     _s("ai.enabled", bool, False, "Allow POST /api/ai-recommendations to ask an AI provider for a second opinion."),
     _s("ai.provider", str, "openai", "AI provider: openai (also any OpenAI-compatible server: vLLM, LM Studio, "

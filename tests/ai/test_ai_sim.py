@@ -72,10 +72,10 @@ def test_contract_example_with_live_validation(stack):
     assert (rec["vmid"], rec["name"], rec["source_node"], rec["target_node"]) == (902, "db-a", db_a.node, target)
     names = [c["name"] for c in rec["validation"]["checks"]]
     assert {"staleness", "guest_state", "resources", "storage", "locks", "affinity", "quorum"} <= set(names)
-    assert "engine:anti_affinity" in names and rec["validation"]["source"] == "executor"
+    assert "engine:anti_affinity_strict" in names and rec["validation"]["source"] == "executor"
     assert rec["engine"]["comparison"] in ("same_as_engine", "engine_moves_elsewhere", "engine_does_not_move")
     dropped = {d["vmid"]: d for d in body["dropped"]}
-    assert dropped[903]["reason"] == "engine:anti_affinity" and "902" in dropped[903]["detail"]
+    assert dropped[903]["reason"] == "engine:anti_affinity_strict" and "902" in dropped[903]["detail"]
     assert dropped[99999]["reason"] == "unknown_vmid"
     assert 904 in dropped and dropped[904]["checks"]  # pinned: refused by a check, with the checks listed
     # the prompt carried the real snapshot: every node, and the engine's plan

@@ -99,9 +99,10 @@ def test_persists_across_restart_and_workers(tmp_path):
 
 def test_export_import_round_trip_on_a_fresh_instance(tmp_path):
     a = instance(tmp_path, "a", toml='[proxmox]\ntimeout = 3.0\nca_file = "/etc/pve/pve-root-ca.pem"\n')
-    a("POST", "/api/config", json={"collection_interval_minutes": 30, "notifications.events": ["evacuation"],
+    r = a("POST", "/api/config", json={"collection_interval_minutes": 30, "notifications.events": ["evacuation_finished"],
                                    "penalty.preset": "aggressive", "proxmox.token_id": "pb@pve!pb",
-                                   "proxmox.token_secret": SECRET, "automation.allowed_window": "22:00-06:00"})
+                                   "proxmox.token_secret": SECRET, "automation.windows": ["22:00-06:00"]})
+    assert r.status_code == 200, r.get_json()
     doc = json.loads(a("GET", "/api/config/export").data)
     assert doc["settings"]["proxmox.token_secret"] == REDACTED and "proxmox.token_secret" in doc["secrets_set"]
     b = instance(tmp_path, "b")
