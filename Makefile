@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
-	$(BIN)/proxbalance demo
+	$(BIN)/proxbalance demo $(if $(PORT),--port $(PORT))
 
 test: $(BIN)/.installed
 	$(BIN)/pytest

@@ -2,13 +2,18 @@
 
 Starts the simulated cluster (scenario ``demo``, 60× speed) over HTTPS, points the collector at it through
 the production path (proxmoxer, TLS verified against the simulator's certificate), and serves the API and the
-dashboard on localhost with a fresh admin key printed once.
+dashboard on localhost with a fresh admin key printed once. Each run starts on a fresh demo database (the
+simulator's clock restarts too); ``--config`` and ``PROXBALANCE_*`` apply to every setting the demo does not
+set itself; a busy ``--port`` is a one-line error (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
+import socket
+import sys
 from pathlib import Path
 
 
@@ -22,10 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
-def demo_settings(sim, data_dir: Path, admin_key: str):
+def demo_settings(sim, data_dir: Path, admin_key: str, config: str | None = None,
+                  env: dict[str, str] | None = None):
+    """The demo's own settings over ``--config`` and ``PROXBALANCE_*`` (which apply to everything else)."""
     from proxbalance.config import load_settings
 
-    return load_settings(env={}, overrides={
+    return load_settings(path=config, env={} if env is None else env, overrides={
         "proxmox.host": sim.host, "proxmox.port": sim.port,
         "proxmox.token_id": f"{sim.token_user}!{sim.token_name}", "proxmox.token_secret": sim.token_value,
         "proxmox.verify_tls": True, "proxmox.ca_file": str(sim.ca_file),
@@ -34,16 +41,42 @@ def demo_settings(sim, data_dir: Path, admin_key: str):
     })
 
 
+DEMO_FILES = ("proxbalance.sqlite", "proxbalance.sqlite-wal", "proxbalance.sqlite-shm", "ratelimit.sqlite",
+              "ratelimit.sqlite-wal", "ratelimit.sqlite-shm")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def fresh_data_dir(data_dir: Path) -> None:
+    """The simulator's clock restarts with every demo, so the demo's database does too: an old snapshot
+    would otherwise be served as fresh (or from the future). Only the demo's own files are removed."""
+    for name in DEMO_FILES:
+        (data_dir / name).unlink(missing_ok=True)
+
+
 def cmd_demo(args) -> int:
     import waitress
 
     from proxbalance.api import create_app
     from proxbalance.sim import SimServer
 
+    if not port_free(args.port):
+        print(f"proxbalance demo: port {args.port} is already in use; choose another with --port "
+              "(make demo PORT=...)", file=sys.stderr)
+        return 2
+    data_dir = Path(args.data_dir).resolve()
+    fresh_data_dir(data_dir)
     sim = SimServer(scenario=args.scenario, speed=args.speed, port=args.sim_port)
     sim.start()
     admin_key = "pb_demo_" + secrets.token_urlsafe(16)
-    settings = demo_settings(sim, Path(args.data_dir).resolve(), admin_key)
+    settings = demo_settings(sim, data_dir, admin_key, config=args.config, env=dict(os.environ))
     app = create_app(settings, clock=sim.now)  # history and rates on simulated time
     print(f"Simulated Proxmox VE cluster ({args.scenario}, {args.speed:g}x): {sim.url}/api2/json", flush=True)
     print(f"Dashboard: http://127.0.0.1:{args.port}/   API docs: http://127.0.0.1:{args.port}/api/docs")

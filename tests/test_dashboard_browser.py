@@ -76,6 +76,7 @@ def open_page(browser, stack, *, viewport=None, key=True):
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(f"pageerror: {exc}"))
     page.on("console", lambda m: page.errors.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("response", lambda r: page.errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None)
     page.goto(stack["url"] + "/")
     if key:
         page.evaluate("k => sessionStorage.setItem('proxbalance_api_key', k)", stack["key"] if key is True else key)

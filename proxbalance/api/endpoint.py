@@ -43,6 +43,7 @@ class EndpointSpec:
     description: str = ""
     produces: tuple[str, ...] = ("application/json",)
     path_params: tuple[tuple[str, str], ...] = field(default=())  # (name, converter)
+    status: int = 200  # the success status the view answers with
 
     @property
     def openapi_path(self) -> str:
@@ -56,13 +57,13 @@ ENDPOINTS: list[EndpointSpec] = []
 def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str | None = "default",
              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, description: str = "",
-             produces: tuple[str, ...] = ("application/json",)) -> Callable:
+             produces: tuple[str, ...] = ("application/json",), status: int = 200) -> Callable:
     """Declare a route. ``scope="default"`` means ``admin`` for writes and ``read`` otherwise."""
     method = method.upper()
     if scope == "default":
         scope = "admin" if method in WRITE_METHODS else "read"
     spec = EndpointSpec(method=method, path=path, summary=summary, scope=scope, tag=bp.name, query=query,
-                        body=body, response=response, description=description, produces=produces,
+                        body=body, response=response, description=description, produces=produces, status=status,
                         path_params=tuple((m.group(2), m.group(1) or "string") for m in _CONVERTER.finditer(path)))
     ENDPOINTS.append(spec)
 

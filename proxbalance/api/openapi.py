@@ -18,8 +18,10 @@ _ERRORS = {
     "403": "The API key lacks the needed scope",
     "404": "Not found",
     "409": "Conflicting state",
+    "413": "Request body too large (server.max_body_bytes)",
     "429": "Rate limit exceeded (retry_after_seconds, limit, window_seconds in error.details)",
-    "503": "Proxmox unreachable or no data collected yet",
+    "503": "Proxmox unreachable or busy, database busy, or no data collected yet",
+    "504": "Proxmox did not answer within server.proxmox_wait_seconds",
 }
 
 ERROR_SCHEMA = {
@@ -66,10 +68,10 @@ def _operation(spec: EndpointSpec, components: dict[str, Any]) -> dict[str, Any]
         op["requestBody"] = {"required": True,
                              "content": {"application/json": {"schema": _schema_of(spec.body, components)}}}
     ok_schema = _schema_of(spec.response, components) if spec.response else {"type": "object"}
-    op["responses"] = {"200": {"description": "Success",
+    op["responses"] = {str(spec.status): {"description": "Success",
                                "content": {ct: {"schema": ok_schema if ct == "application/json"
                                                 else {"type": "string"}} for ct in spec.produces}}}
-    codes = ["400", "429", "404", "409", "503"] if spec.scope is None else list(_ERRORS)
+    codes = ["400", "413", "429", "404", "409", "503", "504"] if spec.scope is None else list(_ERRORS)
     for code in codes:
         op["responses"][code] = {"description": _ERRORS[code],
                                  "content": {"application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}

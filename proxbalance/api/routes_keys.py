@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint
 from pydantic import Field
 
+from proxbalance.api import models_responses as R
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.models import Page, StrictModel
 from proxbalance.api.state import state
@@ -30,24 +31,24 @@ def _key_dict(k: key_store.ApiKey) -> dict:
             "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at), "revoked_at": _iso(k.revoked_at)}
 
 
-@endpoint(bp, "GET", "/api/keys", scope="admin", summary="List API keys (never the keys themselves).")
+@endpoint(bp, "GET", "/api/keys", scope="admin", response=R.KeysResponse, summary="List API keys (never the keys themselves).")
 def list_keys():
     items = [_key_dict(k) for k in key_store.list_keys(state().store.engine)]
     return {"keys": items, "count": len(items)}
 
 
-@endpoint(bp, "POST", "/api/keys", body=KeyCreate, summary="Create an API key; the key is returned once.")
+@endpoint(bp, "POST", "/api/keys", body=KeyCreate, response=R.KeyCreatedResponse, status=201, summary="Create an API key; the key is returned once.")
 def create_key(body: KeyCreate):
     record, plaintext = key_store.create_key(state().store.engine, body.name, body.scope)
     return {"key": _key_dict(record), "api_key": plaintext}, 201
 
 
-@endpoint(bp, "DELETE", "/api/keys/<int:key_id>", summary="Revoke an API key.")
+@endpoint(bp, "DELETE", "/api/keys/<int:key_id>", response=R.KeyResponse, summary="Revoke an API key.")
 def revoke_key(key_id: int):
     return {"key": _key_dict(key_store.revoke_key(state().store.engine, key_id))}
 
 
-@endpoint(bp, "GET", "/api/audit", scope="admin", query=Page,
+@endpoint(bp, "GET", "/api/audit", scope="admin", query=Page, response=R.AuditResponse,
           summary="Audit log of write requests, newest first, with limit/offset paging.")
 def audit_log(query: Page):
     rows, total = audit.entries(state().store.engine, limit=query.limit, offset=query.offset)

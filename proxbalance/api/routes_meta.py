@@ -10,6 +10,7 @@ from proxbalance import __version__, metrics
 from proxbalance.api.endpoint import ENDPOINTS, _check_scope, endpoint
 from proxbalance.api.health import report as health_report
 from proxbalance.api.models import HealthResponse, RoutesResponse
+from proxbalance.api.models_responses import OpenApiResponse
 from proxbalance.api.openapi import build_document
 from proxbalance.api.state import state
 from proxbalance.errors import NotFoundError
@@ -37,7 +38,7 @@ def routes():
     return {"routes": items, "count": len(items)}
 
 
-@endpoint(bp, "GET", "/api/openapi.json", summary="The OpenAPI 3 document of this API.")
+@endpoint(bp, "GET", "/api/openapi.json", response=OpenApiResponse, summary="The OpenAPI 3 document of this API.")
 def openapi_document():
     return build_document()
 

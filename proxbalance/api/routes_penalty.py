@@ -9,6 +9,7 @@ from pydantic import Field
 
 from proxbalance import engine as eng
 from proxbalance import recommendations as svc
+from proxbalance.api import models_responses as R
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.models import StrictModel
 from proxbalance.api.state import state
@@ -32,13 +33,14 @@ def _answer(cfg: eng.PenaltyConfig, preset: str | None, saved: bool) -> dict:
             "presets": [eng.preset_info(name) for name in eng.list_presets()]}
 
 
-@endpoint(bp, "GET", "/api/penalty-config", summary="The penalty scoring configuration in force, and the presets.")
+@endpoint(bp, "GET", "/api/penalty-config", response=R.PenaltyConfigResponse,
+          summary="The penalty scoring configuration in force, and the presets.")
 def get_config():
     st = state()
     return _answer(*svc.active_penalty_config(st.settings, st.store))
 
 
-@endpoint(bp, "POST", "/api/penalty-config", body=ConfigBody,
+@endpoint(bp, "POST", "/api/penalty-config", body=ConfigBody, response=R.PenaltyConfigResponse,
           summary="Change penalty keys (validated; nothing is saved if any key is invalid).")
 def set_config(body: ConfigBody):
     st = state()
@@ -46,14 +48,15 @@ def set_config(body: ConfigBody):
     return _answer(*svc.active_penalty_config(st.settings, st.store))
 
 
-@endpoint(bp, "POST", "/api/penalty-config/reset", summary="Forget saved changes: back to the configured preset.")
+@endpoint(bp, "POST", "/api/penalty-config/reset", response=R.PenaltyConfigResponse,
+          summary="Forget saved changes: back to the configured preset.")
 def reset_config():
     st = state()
     svc.reset_penalty_config(st.settings, st.store)
     return _answer(*svc.active_penalty_config(st.settings, st.store))
 
 
-@endpoint(bp, "POST", "/api/penalty-config/presets/<name>",
+@endpoint(bp, "POST", "/api/penalty-config/presets/<name>", response=R.PenaltyConfigResponse,
           summary="Apply a preset: conservative, balanced, aggressive, cpu_focus or memory_focus.")
 def apply_preset(name: str):
     st = state()
@@ -61,7 +64,7 @@ def apply_preset(name: str):
     return _answer(*svc.active_penalty_config(st.settings, st.store))
 
 
-@endpoint(bp, "POST", "/api/penalty-config/simulate", body=SimulateBody, scope="read",  # saves nothing
+@endpoint(bp, "POST", "/api/penalty-config/simulate", body=SimulateBody, scope="read", response=R.SimulateResponse,  # saves nothing
           summary="What recommendations a proposed config would give, compared with the current one. Saves nothing.")
 def simulate(body: SimulateBody):
     st = state()

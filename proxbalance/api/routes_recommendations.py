@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from proxbalance import engine as eng
 from proxbalance import recommendations as svc
 from proxbalance.ai.service import attach_insight
+from proxbalance.api import models_responses as R
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.executor_ctx import executor_ctx
 from proxbalance.api.models import NodeName, StrictModel, VmId
@@ -83,7 +84,7 @@ def _page(items: list, offset: int, limit: int | None) -> list:
     return items[offset: offset + limit if limit else None]
 
 
-@endpoint(bp, "POST", "/api/recommendations", body=GenerateBody,
+@endpoint(bp, "POST", "/api/recommendations", body=GenerateBody, response=R.RunResponse,
           summary="Generate migration recommendations from the newest snapshot (and store them).")
 def generate(body: GenerateBody):
     st = state()
@@ -91,7 +92,7 @@ def generate(body: GenerateBody):
                           exec_ctx=lambda: executor_ctx(reconcile=False))
 
 
-@endpoint(bp, "GET", "/api/recommendations", query=ListQuery,
+@endpoint(bp, "GET", "/api/recommendations", query=ListQuery, response=R.RunPageResponse,
           summary="The last generated recommendations, with filters, sorting and limit/offset paging.")
 def list_recommendations(query: ListQuery):
     run = svc.latest(state().store)
@@ -104,7 +105,7 @@ def list_recommendations(query: ListQuery):
             "count": len(page)}
 
 
-@endpoint(bp, "GET", "/api/recommendations/skipped", query=SkippedQuery,
+@endpoint(bp, "GET", "/api/recommendations/skipped", query=SkippedQuery, response=R.SkippedResponse,
           summary="Guests the last plan did not move, each with its skip reason.")
 def skipped(query: SkippedQuery):
     run = svc.latest(state().store)
@@ -115,7 +116,7 @@ def skipped(query: SkippedQuery):
             "skip_reason_breakdown": run.get("skip_reason_breakdown", {})}
 
 
-@endpoint(bp, "GET", "/api/recommendations/threshold-suggestions",
+@endpoint(bp, "GET", "/api/recommendations/threshold-suggestions", response=R.ThresholdSuggestionsResponse,
           summary="Suggested CPU and memory thresholds for the cluster's current load.")
 def threshold_suggestions():
     st = state()
@@ -124,13 +125,14 @@ def threshold_suggestions():
     return eng.threshold_suggestions(arrays)
 
 
-@endpoint(bp, "GET", "/api/recommendations/diagnostics",
+@endpoint(bp, "GET", "/api/recommendations/diagnostics", response=R.DiagnosticsResponse,
           summary="State of the recommendation engine: timing, counts, skip reasons, cache ages.")
 def diagnostics():
     return {"diagnostics": svc.diagnostics(state().store, cluster_now=state().clock())}
 
 
-@endpoint(bp, "GET", "/api/recommendations/export", query=ExportQuery, produces=("application/json", "text/csv"),
+@endpoint(bp, "GET", "/api/recommendations/export", query=ExportQuery, response=R.ExportResponse,
+          produces=("application/json", "text/csv"),
           summary="Download the last recommendations as CSV or JSON.")
 def export(query: ExportQuery):
     run = svc.latest(state().store)
@@ -144,7 +146,8 @@ def export(query: ExportQuery):
                     headers={"Content-Disposition": f"attachment; filename=recommendations.{ext}"})
 
 
-@endpoint(bp, "POST", "/api/recommendations/feedback", body=FeedbackBody,
+@endpoint(bp, "POST", "/api/recommendations/feedback", body=FeedbackBody, response=R.FeedbackCreatedResponse,
+          status=201,
           summary="Rate a recommendation as helpful or not helpful.")
 def add_feedback(body: FeedbackBody):
     st = state()
@@ -156,7 +159,7 @@ def add_feedback(body: FeedbackBody):
     return {"feedback_id": feedback_id}, 201
 
 
-@endpoint(bp, "GET", "/api/recommendations/feedback", summary="Feedback summary: counts and recent entries.")
+@endpoint(bp, "GET", "/api/recommendations/feedback", response=R.FeedbackResponse, summary="Feedback summary: counts and recent entries.")
 def feedback():
     return plans.feedback_summary(state().store.engine)
 
@@ -169,7 +172,7 @@ def _scores(vmid: int | None, hypothetical: dict[str, Any] | None, thresholds: d
     return eng.score_guest(arrays, cfg, vmid, hypothetical=hypothetical)
 
 
-@endpoint(bp, "POST", "/api/node-scores", body=NodeScoresBody, scope="read",  # computes, changes nothing
+@endpoint(bp, "POST", "/api/node-scores", body=NodeScoresBody, scope="read", response=R.NodeScoresResponse,  # computes, changes nothing
           summary="Penalty score of every node for a guest (by vmid) or a hypothetical guest size.")
 def node_scores(body: NodeScoresBody):
     hypothetical = None
@@ -183,6 +186,7 @@ def node_scores(body: NodeScoresBody):
 
 
 @endpoint(bp, "POST", "/api/guest/<int:vmid>/migration-options", body=OptionsBody, scope="read",
+          response=R.MigrationOptionsResponse,
           summary="Migration suitability (0-100) of every node for one guest, best first.")
 def migration_options(vmid: int, body: OptionsBody):
     result = _scores(vmid, None, body.model_dump())

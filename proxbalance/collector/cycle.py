@@ -116,6 +116,7 @@ def _collect(settings: Settings, store: Store, client: PveClient, now: float | N
         inventory = load_inventory(conn)
         cycle = int(get_state(conn, "cycle", 0)) + 1
         last_t = last_sample_time(conn)
+        backfilled = get_state(conn, "backfilled_until") is not None  # a killed backfill never set it
     with ThreadPoolExecutor(max_workers=settings["proxmox.max_parallel"]) as pool:
         raw = fetch_cluster(client, pool)
         online = [n for n in raw.node_names() if raw.node_online(n)]
@@ -141,8 +142,9 @@ def _collect(settings: Settings, store: Store, client: PveClient, now: float | N
         errors=snap.errors, nodes=len(snap.nodes), guests=len(snap.guests),
         unreachable_nodes=tuple(n.name for n in snap.nodes if n.online and not n.reachable),
         configs_read=built.configs_read)
-    if settings["collection.backfill"] and (last_t is None or t - last_t > _gap(settings)):
-        lo = int(t - 8 * 86400) if last_t is None else -(-int(last_t) // HOUR) * HOUR
+    if settings["collection.backfill"] and (last_t is None or not backfilled or t - last_t > _gap(settings)):
+        # first run, or the first backfill never finished (retried: it only fills hours without own data)
+        lo = int(t - 8 * 86400) if last_t is None or not backfilled else -(-int(last_t) // HOUR) * HOUR
         hi = int(t) // HOUR * HOUR
         if hi > lo:
             calls1 = client.calls

@@ -6,14 +6,19 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log(self, *args, **kwargs) -> None:  # no access log on stderr
+        pass
 
 
 class FixedPoolServer(BaseWSGIServer):
     """werkzeug's server, but each request runs on one of ``threads`` pool threads (queued when all busy)."""
 
     def __init__(self, host: str, port: int, app, threads: int = 4):
-        super().__init__(host, port, app)
+        super().__init__(host, port, app, handler=_QuietHandler)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="http")
 
     def process_request(self, request, client_address):

@@ -1,0 +1,85 @@
+"""Long schemathesis run over the whole OpenAPI document against a real server with data.
+
+    .venv/bin/python bench/fuzz.py [--per-operation 300]
+
+Starts a stepped simulator, collects once, serves the API over HTTP (werkzeug, 8 threads) and sends
+``per-operation`` generated requests to every operation (derandomised, admin key), each checked with
+``not_a_server_error`` and ``response_schema_conformance``. Prints JSON: requests, failures (with the first
+few), per-operation counts and seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import schemathesis  # noqa: E402
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
+
+from proxbalance.api import BLUEPRINTS, create_app  # noqa: E402
+from proxbalance.api.openapi import build_document  # noqa: E402
+from proxbalance.collector import collect_once  # noqa: E402
+from proxbalance.sim import SimServer  # noqa: E402
+from proxbalance.store import Store  # noqa: E402
+from tests.collector.conftest import sim_settings  # noqa: E402
+from tests.hardening.servers import serve, stop  # noqa: E402
+
+ADMIN = "pb_fuzz_admin_key_0123456789abcdef"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--per-operation", type=int, default=300)
+    args = ap.parse_args()
+    for name in BLUEPRINTS:
+        importlib.import_module(name)
+    sim = SimServer(scenario="demo", seed=0, stepped=True).start()
+    tmp = tempfile.mkdtemp(prefix="pb-fuzz-")
+    s = sim_settings(sim, Path(tmp) / "data", **{"auth.bootstrap_admin_key": ADMIN, "ratelimit.enabled": False})
+    store = Store.open(s)
+    collect_once(s, store, now=sim.now())
+    server, base = serve(create_app(s, store, clock=sim.now), threads=8)
+    schema = schemathesis.openapi.from_dict(build_document())
+    counts: dict[str, int] = {}
+    failures: list[dict] = []
+    started = time.perf_counter()
+    try:
+        for result in schema.get_all_operations():
+            op = result.ok()
+            label = f"{op.method.upper()} {op.path}"
+            counts[label] = 0
+
+            @given(case=op.as_strategy())
+            @settings(max_examples=args.per_operation, derandomize=True, deadline=None, database=None,
+                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            def run(case):
+                label = f"{case.operation.method.upper()} {case.operation.path}"
+                counts[label] += 1
+                try:
+                    case.call_and_validate(base_url=base, headers={"X-API-Key": ADMIN}, timeout=30,
+                                           checks=[not_a_server_error, response_schema_conformance])
+                except Exception as exc:  # count, never shrink
+                    failures.append({"operation": label, "error": str(exc).splitlines()[0][:300]})
+
+            run()
+    finally:
+        stop(server)
+        store.close()
+        sim.stop()
+    print(json.dumps({"requests": sum(counts.values()), "failures": len(failures), "first_failures": failures[:10],
+                      "operations": len(counts), "seconds": round(time.perf_counter() - started, 1),
+                      "per_operation": counts}, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
