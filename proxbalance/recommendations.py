@@ -69,11 +69,23 @@ def reset_penalty_config(settings: Settings, store: Store) -> eng.PenaltyConfig:
 
 # --- generating plans -----------------------------------------------------------------------------------
 
-def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig):
-    """(arrays, snapshot) of the newest stored snapshot; NoDataError when nothing was collected yet."""
+def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig,
+                   maintenance_nodes: list[str] | tuple[str, ...] = ()):
+    """(arrays, snapshot) of the newest stored snapshot; NoDataError when nothing was collected yet.
+
+    Nodes in ProxBalance maintenance mode (stored flags) and ``maintenance_nodes`` count as in maintenance:
+    never a target, and their guests are evacuated first."""
+    from dataclasses import replace
+
+    from proxbalance.store.maintenance import flags as maintenance_flags
+
     snapshot = latest_snapshot(store.engine)
     if snapshot is None:
         raise NoDataError("no cluster data collected yet: run `proxbalance collect` or POST /api/refresh")
+    masked = set(maintenance_flags(store.engine)) | set(maintenance_nodes)
+    if masked:
+        snapshot = replace(snapshot, nodes=tuple(replace(n, maintenance=n.maintenance or n.name in masked)
+                                                 for n in snapshot.nodes))
     return eng.build_arrays(snapshot, usage_history(store.engine, now=snapshot.time), cfg), snapshot
 
 
@@ -81,10 +93,11 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
              cfg: eng.PenaltyConfig | None = None, save: bool = True) -> dict[str, Any]:
     """Plan from the newest snapshot; save it as the current run unless ``save`` is False."""
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    maintenance_nodes = overrides.pop("maintenance_nodes", ())
     base = cfg or active_penalty_config(settings, store)[0]
     cfg = eng.PenaltyConfig.from_dict(overrides, base=base)
     started = time.perf_counter()
-    arrays, snapshot = current_arrays(settings, store, cfg)
+    arrays, snapshot = current_arrays(settings, store, cfg, maintenance_nodes)
     result = eng.plan(arrays, cfg).to_dict()
     generation_ms = (time.perf_counter() - started) * 1000.0
     result["generation_time_ms"] = round(generation_ms, 2)
@@ -95,7 +108,8 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     if not save:
         return {"run_id": None, "generated_at": time.time(), **result}
     run = plans.save_run(store.engine, snapshot_time=snapshot.time, generation_ms=generation_ms,
-                         params=overrides, result=result)
+                         params={**overrides, **({"maintenance_nodes": list(maintenance_nodes)}
+                                                 if maintenance_nodes else {})}, result=result)
     return {"run_id": run.id, "generated_at": run.created_at, **result}
 
 

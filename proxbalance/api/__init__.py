@@ -29,6 +29,7 @@ BLUEPRINTS = (
     "proxbalance.api.routes_penalty",
     "proxbalance.api.routes_migrate",
     "proxbalance.api.routes_guest_ops",
+    "proxbalance.api.routes_nodes_ops",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
