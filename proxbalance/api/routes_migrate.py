@@ -16,9 +16,20 @@ from proxbalance.api.endpoint import endpoint
 from proxbalance.api.executor_ctx import actor, executor_ctx, request_id
 from proxbalance.api.models import NodeName, VmId
 from proxbalance.api.models_cluster import check
-from proxbalance.api.models_migrate import (BatchBody, BatchResponse, ExportQuery, HistoryQuery, HistoryResponse,
-                                            MigrationResponse, MigrationStatusResponse, MoveBody, Open,
-                                            OutcomesQuery, RollbackBody, ValidationResponse)
+from proxbalance.api.models_migrate import (
+    BatchBody,
+    BatchResponse,
+    ExportQuery,
+    HistoryQuery,
+    HistoryResponse,
+    MigrationResponse,
+    MigrationStatusResponse,
+    MoveBody,
+    Open,
+    OutcomesQuery,
+    RollbackBody,
+    ValidationResponse,
+)
 from proxbalance.api.state import state
 from proxbalance.errors import ConflictError, ForbiddenError, ValidationError
 from proxbalance.executor import batch as bx

@@ -30,8 +30,8 @@ from proxbalance.executor.context import ExecContext
 from proxbalance.executor.live import LiveView
 from proxbalance.executor.maintenance import maintenance_nodes, set_maintenance
 from proxbalance.executor.validate import validate_move
-from proxbalance.store import migrations_log as mlog
 from proxbalance.store import maintenance as repo
+from proxbalance.store import migrations_log as mlog
 from proxbalance.store.history import usage_history
 from proxbalance.store.snapshots import latest_snapshot
 

@@ -198,7 +198,7 @@ def storage_check(live: LiveView, g: LiveGuest, target: str, targetstorage: str 
         disks = ", ".join(f"{d.key} on {d.storage}" for d in local)
         return Check(name, True, f"Storage compatible; local disks ({disks}, {_gib(v.plan['local_disk_bytes'])}) "
                                  "will be copied" + (" with with-local-disks" if g.type == "qemu" else ""))
-    return Check(name, True, "Storage compatible" + (f" (all disks on shared storage)" if cfg.disks else ""))
+    return Check(name, True, "Storage compatible" + (" (all disks on shared storage)" if cfg.disks else ""))
 
 
 def _locks(ctx: ExecContext, live: LiveView, g: LiveGuest, exclude: str | None) -> Check:

@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import Column, Engine, Float, String, Table, Text, delete, select, update
 
-from proxbalance.store.tx import write_tx
 from proxbalance.store.schema import metadata
+from proxbalance.store.tx import write_tx
 
 node_maintenance = Table(
     "node_maintenance", metadata,

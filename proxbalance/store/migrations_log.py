@@ -19,8 +19,20 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import (Boolean, Column, Engine, Float, Index, Integer, String, Table, Text, func, select,
-                        update)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from proxbalance.errors import ConflictError, NotFoundError
