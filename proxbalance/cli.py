@@ -17,7 +17,7 @@ from proxbalance.errors import ProxBalanceError
 _REGISTRARS = (
     "proxbalance.cli_core",  # serve, db, keys, config
     "proxbalance.sim.cli",  # sim
-    "proxbalance.collector_cli",  # collect
+    "proxbalance.collector.cli",  # collect
     "proxbalance.recommend_cli",  # recommend
     "proxbalance.demo",  # demo
     "proxbalance.executor_cli",  # migrate, evacuate

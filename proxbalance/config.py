@@ -67,6 +67,14 @@ SETTINGS: tuple[Setting, ...] = (
     _s("server.behind_proxy", bool, False, "Trust X-Forwarded-* from one proxy (nginx) in front."),
     _s("server.serve_web", bool, True, "Serve the dashboard files from Flask (demo; nginx does it in production)."),
     _s("server.web_dir", str, "", "Dashboard directory; empty = the web/ folder shipped with ProxBalance."),
+    _s("server.proxmox_workers", int, 2, "Threads per API process for Proxmox-bound request work (the bulkhead); "
+       "a request finding them all busy gets 503 at once instead of holding a server thread.", min=1, max=32),
+    _s("server.proxmox_wait_seconds", float, 10.0, "Longest a request waits for Proxmox-bound work before "
+       "answering 504 (the work itself goes on in the background).", min=0.5, max=600),
+    _s("server.max_body_bytes", int, 1048576, "Largest request body accepted (413 above it, before parsing "
+       "and before auth).", min=1024, max=104857600),
+    _s("server.max_json_depth", int, 32, "Deepest JSON nesting accepted in a request body (400 above it).",
+       min=2, max=1000),
     # Auth, limits, metrics
     _s("auth.enabled", bool, True, "Require an API key on every endpoint but /api/health."),
     _s("auth.bootstrap_admin_key", str, "", "An admin API key accepted in addition to stored keys "
@@ -74,7 +82,9 @@ SETTINGS: tuple[Setting, ...] = (
     _s("ratelimit.enabled", bool, True, "Rate-limit requests per API key (per address when anonymous)."),
     _s("ratelimit.read_per_minute", int, 600, "Read requests allowed per key per minute.", min=1),
     _s("ratelimit.write_per_minute", int, 60, "Write requests allowed per key per minute.", min=1),
-    _s("ratelimit.storage_uri", str, "memory://", "Flask-Limiter storage (memory:// or redis://...)."),
+    _s("ratelimit.storage_uri", str, "shared", "Where request counts live: shared = a file in paths.data_dir "
+       "that every worker process on the host counts in (exact per-key budgets under gunicorn); memory:// = "
+       "per process; redis://... = across hosts (limits storage URI)."),
     _s("metrics.public", bool, False, "Serve /metrics without an API key (for a local Prometheus)."),
     # Collection and history
     _s("collection.interval_seconds", int, 60, "Seconds between collections.", min=10, max=86400),
@@ -94,6 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
        min=0, max=100000),
     _s("collection.backfill_parallel", int, 8, "Concurrent rrddata calls while backfilling history.",
        min=1, max=64),
+    _s("collection.stale_after_seconds", float, 0.0, "Age of the newest snapshot above which /api/health says "
+       "degraded (stale data). 0 = three collection intervals.", min=0, max=604800),
     # Thresholds and scoring
     _s("thresholds.cpu_percent", float, 60.0, "Node CPU % above which a node counts as loaded.", min=1, max=100),
     _s("thresholds.mem_percent", float, 70.0, "Node memory % above which a node counts as loaded.",

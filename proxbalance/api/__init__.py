@@ -9,14 +9,17 @@ from pathlib import Path
 
 from flask import Flask, current_app, g, request, send_from_directory
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import PathConverter
 
 from proxbalance import metrics
-from proxbalance.api import auth, ratelimit
+from proxbalance.api import auth, guard, ratelimit
+from proxbalance.api.bulkhead import Bulkhead
 from proxbalance.api.endpoint import WRITE_METHODS
 from proxbalance.api.errors import assign_request_id, register_error_handlers
 from proxbalance.api.ratelimit import RateLimiter
 from proxbalance.api.state import AppState
 from proxbalance.config import Settings, load_settings
+from proxbalance.errors import ProxBalanceError
 from proxbalance.store import Store
 from proxbalance.store.audit import record as audit_record
 
@@ -46,12 +49,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.extensions["proxbalance"] = AppState(
         settings=settings, store=store,
         ratelimiter=RateLimiter(settings["ratelimit.storage_uri"], settings["ratelimit.read_per_minute"],
-                                settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"]),
-        clock=clock or time.time)
+                                settings["ratelimit.write_per_minute"], enabled=settings["ratelimit.enabled"],
+                                data_dir=settings["paths.data_dir"]),
+        clock=clock or time.time,
+        bulkhead=Bulkhead(settings["server.proxmox_workers"], settings["server.proxmox_wait_seconds"]))
     if settings["server.behind_proxy"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+    app.config["MAX_CONTENT_LENGTH"] = settings["server.max_body_bytes"]  # bodies without a Content-Length
     register_error_handlers(app)
     app.before_request(_start)
+    app.before_request(_guard)  # size and depth before anything parses a body or looks at the key
     app.before_request(auth.identify)
     app.after_request(_finish)
     for name in BLUEPRINTS:
@@ -66,6 +73,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 def _start() -> None:
     g.started = time.perf_counter()
     assign_request_id()
+
+
+def _guard() -> None:
+    st: AppState = current_app.extensions["proxbalance"]
+    guard.check_request(st.settings["server.max_body_bytes"], st.settings["server.max_json_depth"])
+    g.body_checked = True
 
 
 def _finish(response):
@@ -93,8 +106,17 @@ def _cors(settings: Settings, response) -> None:
 
 
 def _audit(st: AppState, response) -> None:
+    """One row per write by a known caller (or any caller when auth is off). Unauthenticated requests are
+    not written: garbage from anyone must not grow the table (they are counted in the metrics)."""
     principal = g.get("principal")
-    body = request.get_json(silent=True) if request.is_json else None
+    if principal is None and st.settings["auth.enabled"]:
+        return
+    body = None
+    if request.is_json and g.get("body_checked"):
+        try:
+            body = guard.parse_json(request.get_data(cache=True))
+        except ProxBalanceError:
+            body = None
     detail = {"fields": sorted(body)[:50]} if isinstance(body, dict) else {}
     if response.status_code >= 400 and response.is_json:
         detail["error"] = (response.get_json(silent=True) or {}).get("error", {}).get("code")
@@ -104,13 +126,19 @@ def _audit(st: AppState, response) -> None:
                  detail=detail or None)
 
 
+class _WebPath(PathConverter):
+    """A path that is not under ``api/``: the dashboard catch-all never matches an API path, so any method
+    on an unknown ``/api/...`` path is a JSON 404 (not the catch-all's 405)."""
+
+    regex = r"(?!api(?:/|$))[^/].*?"
+
+
 def _serve_web(app: Flask, web_dir: Path) -> None:
     """Demo mode: Flask serves the dashboard files (nginx does this in production)."""
 
+    app.url_map.converters["webpath"] = _WebPath
+
     @app.get("/")
-    @app.get("/<path:path>")
+    @app.get("/<webpath:path>")
     def web(path: str = "index.html"):
-        if path.startswith("api/"):
-            from werkzeug.exceptions import NotFound
-            raise NotFound()
         return send_from_directory(web_dir, path)

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from proxbalance.api import ratelimit
+from proxbalance.api.guard import check_ints, parse_json
 from proxbalance.errors import AuthError, ForbiddenError, ValidationError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -73,6 +74,8 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str 
             ratelimit.hit("write" if method in WRITE_METHODS else "read")
             _check_scope(spec.scope)
             kwargs = dict(path_args)
+            for name, value in path_args.items():
+                check_ints(value, name)
             if query is not None:
                 kwargs["query"] = _parse(query, _query_dict(), "query")
             if body is not None:
@@ -111,25 +114,25 @@ def _query_dict() -> dict[str, Any]:
 
 
 def _json_body() -> Any:
-    if not request.data:
+    raw = request.get_data(cache=True)
+    if not raw:
         return {}
     if not request.is_json:
         raise ValidationError("request body must be JSON (Content-Type: application/json)",
                               details={"field": "body"})
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ValidationError("request body is not valid JSON", details={"field": "body"})
-    return data
+    return parse_json(raw)  # depth and size were checked before auth (guard.check_request)
 
 
 def _parse(model: type[BaseModel], data: Any, where: str) -> BaseModel:
     if not isinstance(data, dict):
         raise ValidationError(f"{where} must be a JSON object", details={"field": where})
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except PydanticValidationError as exc:
         errors = [{"field": ".".join(str(p) for p in e["loc"]) or where, "message": e["msg"]}
                   for e in exc.errors(include_url=False, include_input=False)]
         first = errors[0]
         raise ValidationError(f"invalid {where} field '{first['field']}': {first['message']}",
                               details={"field": first["field"], "errors": errors}) from None
+    check_ints(parsed.model_dump(), "")  # nothing beyond 64 bits reaches SQLite or numpy
+    return parsed

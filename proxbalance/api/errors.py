@@ -35,12 +35,21 @@ def error_response(status: int, code: str, message: str, details=None):
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ProxBalanceError)
     def _ours(exc: ProxBalanceError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        details = exc.details
+        if exc.status == 400:  # the documented shape: a 400 always names the offending field
+            details = dict(details) if isinstance(details, dict) else {}
+            details.setdefault("field", details.get("key") or details.get("preset") or "body")
+        return error_response(exc.status, exc.code, exc.message, details)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if exc.code == 413:
+            limit = app.config.get("MAX_CONTENT_LENGTH")
+            return error_response(413, "payload_too_large", f"request body is larger than {limit} bytes",
+                                  {"limit_bytes": limit})
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        details = {"field": "body"} if exc.code == 400 else None
+        return error_response(exc.code or 500, code, exc.description or exc.name, details)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -22,14 +22,21 @@ class Page(StrictModel):
 
 
 class ComponentStatus(BaseModel):
-    status: str = Field(description="ok | error | unreachable | not_configured")
+    status: str = Field(description="ok | error | unreachable | auth_failed | not_configured | unknown | degraded "
+                                    "| no_data | stale | failed")
     detail: str | None = None
+    quorate: bool | None = None
+    offline_nodes: list[str] | None = None
+    unreachable_nodes: list[str] | None = None
+    age_seconds: float | None = Field(None, description="seconds since the newest snapshot")
 
 
 class HealthResponse(BaseModel):
     success: bool
     status: str = Field(description="ok when every component is ok, else degraded")
     version: str
+    reasons: list[str] = Field(description="why degraded: database_error, proxmox_<status>, quorum_lost, "
+                                           "nodes_offline, nodes_unreachable, no_data, data_stale, collection_failed")
     components: dict[str, ComponentStatus]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 from flask import current_app, g, request
 from limits import RateLimitItemPerMinute
@@ -22,25 +23,43 @@ WINDOW_SECONDS = 60
 
 
 class RateLimiter:
-    def __init__(self, storage_uri: str, read_per_minute: int, write_per_minute: int, enabled: bool = True):
+    """``storage_uri`` ``shared`` (the default): a moving window in ``ratelimit.sqlite`` under ``data_dir``,
+    exact across every worker process on the host (ratelimit_shared.py); otherwise a ``limits`` storage URI
+    (``memory://`` counts per process, ``redis://...`` across hosts)."""
+
+    def __init__(self, storage_uri: str, read_per_minute: int, write_per_minute: int, enabled: bool = True,
+                 data_dir: str | None = None):
         self.enabled = enabled
-        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
         self.items = {"read": RateLimitItemPerMinute(read_per_minute),
                       "write": RateLimitItemPerMinute(write_per_minute)}
+        self.shared = None
+        self.limiter = None
+        if storage_uri in ("", "shared"):
+            from proxbalance.api.ratelimit_shared import SharedWindow
+
+            self.shared = SharedWindow(Path(data_dir or ".") / "ratelimit.sqlite") if enabled else None
+        else:
+            self.limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def _count(self, bucket: str, caller: str) -> tuple[bool, int, float]:
+        item = self.items[bucket]
+        if self.shared is not None:
+            return self.shared.hit(f"{bucket}/{caller}", item.amount, WINDOW_SECONDS)
+        allowed = self.limiter.hit(item, bucket, caller)
+        stats = self.limiter.get_window_stats(item, bucket, caller)
+        return allowed, stats.remaining, stats.reset_time
 
     def hit(self, bucket: str, caller: str) -> tuple[int, int, float]:
         """Count one request; return (limit, remaining, reset_epoch) or raise RateLimitError."""
-        item = self.items[bucket]
-        allowed = self.limiter.hit(item, bucket, caller)
-        stats = self.limiter.get_window_stats(item, bucket, caller)
-        limit = item.amount
+        limit = self.items[bucket].amount
+        allowed, remaining, reset = self._count(bucket, caller)
         if not allowed:
-            retry = max(1, math.ceil(stats.reset_time - time.time()))
-            g.ratelimit = (limit, 0, stats.reset_time)
+            retry = max(1, math.ceil(reset - time.time()))
+            g.ratelimit = (limit, 0, reset)
             raise RateLimitError(f"rate limit of {limit} {bucket} requests per {WINDOW_SECONDS} s exceeded",
                                  details={"retry_after_seconds": retry, "limit": limit,
                                           "window_seconds": WINDOW_SECONDS})
-        return limit, stats.remaining, stats.reset_time
+        return limit, remaining, reset
 
 
 def hit(bucket: str) -> None:

@@ -1,13 +1,15 @@
 """Cluster data: refresh, analyze, summaries, guest locations/tags, storage, affinity groups, tasks, permissions.
 
-Reads answer from the newest stored snapshot (503 ``no_data`` before the first collection); ``/api/tasks`` and
-``/api/permissions`` ask Proxmox live. Response keys are documented in docs/collector.md.
+Reads answer from the newest stored snapshot (503 ``no_data`` before the first collection); ``/api/tasks``,
+``/api/permissions`` and ``/api/refresh`` ask Proxmox live, on the bulkhead (api/bulkhead.py: 503 when its
+slots are busy, 504 after ``server.proxmox_wait_seconds``). Response keys are documented in docs/collector.md.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint
 
+from proxbalance.api import bulkhead
 from proxbalance.api import cluster_shape as shape
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.models import NodeName, VmId
@@ -32,6 +34,7 @@ from proxbalance.api.state import state
 from proxbalance.errors import NoDataError, NotFoundError, ValidationError
 
 bp = Blueprint("cluster", __name__)
+REFRESH_WAIT = 120.0  # seconds /api/refresh waits for its collection (then 504; the cycle goes on)
 
 
 def _snapshot():
@@ -55,7 +58,9 @@ def _client():
 def refresh():
     from proxbalance.collector import collect_once
     st = state()
-    result = collect_once(st.settings, st.store, now=st.clock(), wait=False)
+    # a whole cycle (and a first backfill) is many calls: it may take longer than one call's bound
+    result = bulkhead.run(collect_once, st.settings, st.store, now=st.clock(), wait=False,
+                          bulkhead_wait=max(REFRESH_WAIT, st.settings["server.proxmox_wait_seconds"]))
     return {"message": result.summary(), "collection": result.as_dict()}
 
 
@@ -158,9 +163,13 @@ def task_status(node: str, taskid: str, query: TaskQuery):
     if owner != node:
         raise ValidationError(f"task {taskid} belongs to node {owner!r}, not {node!r}", details={"field": "node"})
     client = _client()
-    try:
+
+    def ask():
         task = client.task_status(node, taskid)
-        log = client.task_log(node, taskid, start=0, limit=100000)[-query.log_lines:] if query.log_lines else []
+        return task, (client.task_log(node, taskid, start=0, limit=100000)[-query.log_lines:] if query.log_lines else [])
+
+    try:
+        task, log = bulkhead.run(ask)
     except PveApiError as exc:
         if "no such task" in exc.message:
             raise NotFoundError(f"no task {taskid} on node {node}", details={"taskid": taskid}) from None
@@ -173,6 +182,6 @@ def task_status(node: str, taskid: str, query: TaskQuery):
           summary="Privileges the configured Proxmox token has, and which ProxBalance features lack one.")
 def permissions():
     st = state()
-    perms = _client().permissions()
+    perms = bulkhead.run(_client().permissions)
     who = st.settings["proxmox.token_id"] or st.settings["proxmox.username"]
     return shape.permissions_report(perms, who)

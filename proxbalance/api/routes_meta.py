@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from importlib import resources
 
 from flask import Blueprint, Response, current_app, g, send_file
-from sqlalchemy import text
 
 from proxbalance import __version__, metrics
 from proxbalance.api.endpoint import ENDPOINTS, _check_scope, endpoint
+from proxbalance.api.health import report as health_report
 from proxbalance.api.models import HealthResponse, RoutesResponse
 from proxbalance.api.openapi import build_document
 from proxbalance.api.state import state
@@ -17,41 +16,18 @@ from proxbalance.errors import NotFoundError
 
 bp = Blueprint("system", __name__)
 
-PROXMOX_PROBE_TTL = 30.0  # seconds a probe result is reused, so health stays cheap under polling
 _DOCS_ASSETS = {"swagger-ui-bundle.js": "application/javascript", "swagger-ui.css": "text/css"}
 
 
-def _database_status() -> dict:
-    try:
-        with state().store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ok"}
-    except Exception as exc:  # any driver error means the database is not usable
-        return {"status": "error", "detail": type(exc).__name__}
-
-
-def _proxmox_status() -> dict:
-    st = state()
-    if not st.settings["proxmox.host"]:
-        return {"status": "not_configured"}
-    cached = st.cache.get("proxmox_probe")
-    if cached and time.monotonic() - cached[0] < PROXMOX_PROBE_TTL:
-        return cached[1]
-    from proxbalance.pve.client import probe  # only pve/ talks to Proxmox
-
-    result = probe(st.settings)
-    st.cache["proxmox_probe"] = (time.monotonic(), result)
-    return result
-
-
 @endpoint(bp, "GET", "/api/health", scope=None, response=HealthResponse,
-          summary="Health of the API and its components (database, Proxmox). Public; details need a key.")
+          summary="Health of the API and its components (database, Proxmox, cluster, collection), with the "
+                  "reasons when degraded. Public; details need a key. Never waits on Proxmox.")
 def health():
-    components = {"database": _database_status(), "proxmox": _proxmox_status()}
-    healthy = all(c["status"] in ("ok", "not_configured") for c in components.values())
+    rep = health_report(state())
+    components = rep["components"]
     if g.get("principal") is None:  # anonymous callers learn the status, not hosts, versions or errors
         components = {name: {"status": c["status"]} for name, c in components.items()}
-    return {"status": "ok" if healthy else "degraded", "version": __version__, "components": components}
+    return {"status": rep["status"], "version": __version__, "reasons": rep["reasons"], "components": components}
 
 
 @endpoint(bp, "GET", "/api/routes", response=RoutesResponse, summary="Every API route with its required scope.")

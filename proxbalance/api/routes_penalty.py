@@ -60,7 +60,7 @@ def apply_preset(name: str):
     return _answer(*svc.active_penalty_config(st.settings, st.store))
 
 
-@endpoint(bp, "POST", "/api/penalty-config/simulate", body=SimulateBody,
+@endpoint(bp, "POST", "/api/penalty-config/simulate", body=SimulateBody, scope="read",  # saves nothing
           summary="What recommendations a proposed config would give, compared with the current one. Saves nothing.")
 def simulate(body: SimulateBody):
     st = state()

@@ -59,8 +59,9 @@ class FeedbackBody(StrictModel):
 class NodeScoresBody(StrictModel):
     vmid: VmId | None = None
     cpu_cores: float | None = Field(None, gt=0, le=4096, description="Hypothetical guest: CPU cores busy")
-    mem_bytes: int | None = Field(None, gt=0, description="Hypothetical guest: memory used, bytes")
-    maxmem_bytes: int | None = Field(None, gt=0, description="Hypothetical guest: configured memory, bytes")
+    mem_bytes: int | None = Field(None, gt=0, le=2**50, description="Hypothetical guest: memory used, bytes")
+    maxmem_bytes: int | None = Field(None, gt=0, le=2**50,
+                                     description="Hypothetical guest: configured memory, bytes")
     cpu_threshold: float | None = Percent
     mem_threshold: float | None = Percent
 
@@ -68,6 +69,8 @@ class NodeScoresBody(StrictModel):
     def _guest_or_size(self):
         if self.vmid is None and (self.cpu_cores is None or self.mem_bytes is None):
             raise ValueError("give vmid, or cpu_cores and mem_bytes for a hypothetical guest")
+        if (self.cpu_cores is None) != (self.mem_bytes is None):  # a hypothetical size needs both
+            raise ValueError("cpu_cores and mem_bytes go together (a hypothetical guest needs both)")
         return self
 
 
@@ -165,7 +168,7 @@ def _scores(vmid: int | None, hypothetical: dict[str, Any] | None, thresholds: d
     return eng.score_guest(arrays, cfg, vmid, hypothetical=hypothetical)
 
 
-@endpoint(bp, "POST", "/api/node-scores", body=NodeScoresBody,
+@endpoint(bp, "POST", "/api/node-scores", body=NodeScoresBody, scope="read",  # computes, changes nothing
           summary="Penalty score of every node for a guest (by vmid) or a hypothetical guest size.")
 def node_scores(body: NodeScoresBody):
     hypothetical = None
@@ -178,7 +181,7 @@ def node_scores(body: NodeScoresBody):
     return {"node_scores": result}
 
 
-@endpoint(bp, "POST", "/api/guest/<int:vmid>/migration-options", body=OptionsBody,
+@endpoint(bp, "POST", "/api/guest/<int:vmid>/migration-options", body=OptionsBody, scope="read",
           summary="Migration suitability (0-100) of every node for one guest, best first.")
 def migration_options(vmid: int, body: OptionsBody):
     result = _scores(vmid, None, body.model_dump())

@@ -47,6 +47,8 @@ def create_key(engine: Engine, name: str, scope: str) -> tuple[ApiKey, str]:
     name = name.strip()
     if not name or len(name) > 100:
         raise ValidationError("name must be 1-100 characters", details={"field": "name"})
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in name):
+        raise ValidationError("name must not contain control characters", details={"field": "name"})
     plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
     with write_tx(engine) as conn:
         result = conn.execute(api_keys.insert().values(

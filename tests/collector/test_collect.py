@@ -6,7 +6,7 @@ import pytest
 from proxmoxer import ProxmoxAPI
 from sqlalchemy import func, select
 
-from proxbalance import collector as collector_mod
+from proxbalance.collector import cycle as collector_mod
 from proxbalance.errors import ProxmoxAuthError, UpstreamError
 from proxbalance.pve.client import PveClient
 from proxbalance.store import inventory as inventory_mod

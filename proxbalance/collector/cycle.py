@@ -1,11 +1,11 @@
 """One collection cycle: PVE -> ClusterSnapshot -> store, in one transaction or not at all.
 
-``collect_once(settings, store)`` fetches the cluster with O(nodes) API calls (collector_fetch), builds the
-snapshot, samples and guest inventory (collector_build), and writes snapshot + samples + inventory + rollups +
+``collect_once(settings, store)`` fetches the cluster with O(nodes) API calls (collector.fetch), builds the
+snapshot, samples and guest inventory (collector.build), and writes snapshot + samples + inventory + rollups +
 retention in ONE transaction. A node that does not answer is recorded (``Node.reachable=False`` and an entry
 in ``errors``) and the cycle continues; a lost quorum is recorded (``quorate=False``); a cluster that does not
 answer at all raises :class:`UpstreamError` (or :class:`ProxmoxAuthError`) and writes nothing. After the
-first run, or after a gap, day/week history is backfilled from rrddata (collector_backfill).
+first run, or after a gap, day/week history is backfilled from rrddata (collector.backfill).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 from proxbalance import metrics
-from proxbalance.collector_backfill import backfill, clock_skew
-from proxbalance.collector_build import build, plan_config_reads
-from proxbalance.collector_fetch import fetch_cluster, fetch_details
+from proxbalance.collector.backfill import backfill, clock_skew
+from proxbalance.collector.build import build, plan_config_reads
+from proxbalance.collector.fetch import fetch_cluster, fetch_details
 from proxbalance.config import Settings
 from proxbalance.errors import ConflictError, ProxBalanceError
 from proxbalance.pve.client import PveClient
@@ -28,6 +28,7 @@ from proxbalance.store.history import insert_raw, last_sample_time
 from proxbalance.store.inventory import get_state, load_inventory, replace_inventory, set_state
 from proxbalance.store.rollups import Retention, ensure_markers, maintain
 from proxbalance.store.snapshots import save_snapshot
+from proxbalance.store.status import LAST_COLLECTION, record_failure
 from proxbalance.store.tx import write_tx
 
 log = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ def collect_once(settings: Settings, store: Store, client: PveClient | None = No
             metrics.collections.labels("skipped").inc()
             raise ConflictError(f"a collection is already running ({(exc.details or {}).get('holder')}); skipped",
                                 details=exc.details) from None
-        except ProxBalanceError:
+        except ProxBalanceError as exc:
             metrics.collections.labels("failed").inc()
+            record_failure(store.engine, time.time() if now is None else float(now), exc.message)
             raise
         metrics.collections.labels("partial" if result.errors else "ok").inc()
         metrics.collection_duration.set(result.duration)
@@ -131,6 +133,7 @@ def _collect(settings: Settings, store: Store, client: PveClient, now: float | N
             insert_raw(conn, built.node_samples, built.guest_samples)
         replace_inventory(conn, built.inventory)
         set_state(conn, "cycle", cycle)
+        set_state(conn, LAST_COLLECTION, {"time": t, "ok": True, "error": None})
         ensure_markers(conn, t)
         maintain(conn, t, Retention.from_settings(settings))
     result = CollectionResult(

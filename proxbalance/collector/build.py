@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from proxbalance.collector_fetch import RawCluster
+from proxbalance.collector.fetch import RawCluster
 from proxbalance.model import ClusterSnapshot, Guest, Node, Storage
 from proxbalance.pve.parse import (
     GuestConfig,

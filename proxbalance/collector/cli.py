@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_collect(args) -> int:
-    from proxbalance.collector import collect_once
+    from proxbalance.collector.cycle import collect_once
     from proxbalance.store import Store
 
     settings = load_settings(args.config)
