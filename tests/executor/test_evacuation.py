@@ -87,3 +87,37 @@ def test_killed_runner_resumes_from_its_intents(ctx, sim, settings):
     tasks = sim_migration_tasks(sim)
     assert len(tasks) == len({t.id for t in tasks})
     assert all(m["state"] == "completed" for m in done["moves"]), done["moves"]
+
+
+def test_failed_migration_mid_evacuation_is_reported_not_retried(ctx, sim):
+    from tests.sim.conftest import admin
+    admin(sim, "POST", "guests/122/fail-migration", count=1)
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    done = ev.run_session(ctx, s["session_id"])
+    assert done["state"] == "completed_with_errors"
+    bad = {m["vmid"]: m for m in done["moves"] if m["state"] != "completed"}
+    assert set(bad) == {122} and bad[122]["state"] == "failed"
+    remaining = {x["vmid"]: x["reason"] for x in done["summary"]["remaining"]}
+    assert "failed" in remaining[122]
+    assert len(sim_migration_tasks(sim, 122)) == 1
+
+
+def test_quorum_lost_mid_evacuation(ctx, sim):
+    from tests.sim.conftest import admin
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    loops = {"n": 0}
+
+    def sleep(_s):
+        loops["n"] += 1
+        if loops["n"] == 2:
+            admin(sim, "POST", "quorum", quorate=0)
+        sim.advance(5)
+    ctx.sleep = sleep
+    done = ev.run_session(ctx, s["session_id"])
+    assert done["state"] == "completed_with_errors"
+    failed = [m for m in done["moves"] if m["state"] == "failed"]
+    assert failed and all("quorum" in m["error"] for m in failed)
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks})
+    for m in done["moves"]:  # every guest is where the session says
+        assert sim.cluster.guest(m["vmid"]).node == (m["target_node"] if m["state"] == "completed" else "n1")
