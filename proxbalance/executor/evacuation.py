@@ -135,6 +135,9 @@ def run_session(ctx: ExecContext, session_id: str, *, max_loops: int = 1_000_000
     if node not in maintenance_nodes(ctx.store):
         set_maintenance(ctx.store, node, True, s["actor"], f"evacuation {session_id}", now=ctx.now())
         _event(ctx, s, "maintenance", f"ProxBalance maintenance set on {node}")
+    if s["state"] == "queued":
+        _event(ctx, s, "running", "execution started")
+        _save(ctx, s, "running")
     ex.reconcile(ctx)
     # intents already recorded under this session (a resumed run) are the truth
     recs, _ = mlog.query(ctx.store.engine, session_id=session_id, limit=None, newest_first=False)
