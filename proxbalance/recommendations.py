@@ -8,7 +8,6 @@ with the ``thresholds.*`` settings; request parameters (thresholds, max moves) o
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import time
 from typing import Any
@@ -70,11 +69,26 @@ def reset_penalty_config(settings: Settings, store: Store) -> eng.PenaltyConfig:
 
 # --- generating plans -----------------------------------------------------------------------------------
 
-def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig):
-    """(arrays, snapshot) of the newest stored snapshot; NoDataError when nothing was collected yet."""
+def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig,
+                   maintenance_nodes: list[str] | tuple[str, ...] = ()):
+    """(arrays, snapshot) of the newest stored snapshot; NoDataError when nothing was collected yet.
+
+    Nodes in ProxBalance maintenance mode (stored flags) and ``maintenance_nodes`` count as in maintenance:
+    never a target, and their guests are evacuated first."""
+    from dataclasses import replace
+
+    from proxbalance.store.maintenance import flags as maintenance_flags
+
     snapshot = latest_snapshot(store.engine)
     if snapshot is None:
         raise NoDataError("no cluster data collected yet: run `proxbalance collect` or POST /api/refresh")
+    unknown = sorted(set(maintenance_nodes) - {n.name for n in snapshot.nodes})
+    if unknown:
+        raise ValidationError(f"unknown node(s): {', '.join(unknown)}", details={"field": "maintenance_nodes"})
+    masked = set(maintenance_flags(store.engine)) | set(maintenance_nodes)
+    if masked:
+        snapshot = replace(snapshot, nodes=tuple(replace(n, maintenance=n.maintenance or n.name in masked)
+                                                 for n in snapshot.nodes))
     return eng.build_arrays(snapshot, usage_history(store.engine, now=snapshot.time), cfg), snapshot
 
 
@@ -84,18 +98,6 @@ def previous_moves(store: Store) -> tuple[int | None, list[tuple[int, str]] | No
     if run is None:
         return None, None
     return run.id, [(int(r["vmid"]), str(r["target_node"])) for r in run.result.get("recommendations", [])]
-
-
-def with_maintenance(snapshot, nodes: list[str] | tuple[str, ...] | None):
-    """The snapshot with ``nodes`` treated as in maintenance (planning an evacuation); unknown names: 4xx."""
-    if not nodes:
-        return snapshot
-    known = {n.name for n in snapshot.nodes}
-    unknown = sorted(set(nodes) - known)
-    if unknown:
-        raise ValidationError(f"unknown node(s): {', '.join(unknown)}", details={"field": "maintenance_nodes"})
-    return dataclasses.replace(snapshot, nodes=tuple(
-        dataclasses.replace(n, maintenance=True) if n.name in nodes else n for n in snapshot.nodes))
 
 
 def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None = None,
@@ -108,15 +110,12 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     how many moves were kept, added and dropped against that run.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    maintenance_nodes = [*(maintenance_nodes or ()), *overrides.pop("maintenance_nodes", ())]
     base = cfg or active_penalty_config(settings, store)[0]
     cfg = eng.PenaltyConfig.from_dict(overrides, base=base)
     started = time.perf_counter()
-    snapshot = latest_snapshot(store.engine)
-    if snapshot is None:
-        raise NoDataError("no cluster data collected yet: run `proxbalance collect` or POST /api/refresh")
-    snapshot = with_maintenance(snapshot, maintenance_nodes)
+    arrays, snapshot = current_arrays(settings, store, cfg, maintenance_nodes)
     prev_id, prev = previous_moves(store) if stable else (None, None)
-    arrays = eng.build_arrays(snapshot, usage_history(store.engine, now=snapshot.time), cfg)
     result = eng.plan(arrays, cfg, previous=prev).to_dict()
     generation_ms = (time.perf_counter() - started) * 1000.0
     stab = result["stats"].get("stability")
@@ -129,7 +128,8 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     if not save:
         return {"run_id": None, "generated_at": time.time(), **result}
     run = plans.save_run(store.engine, snapshot_time=snapshot.time, generation_ms=generation_ms,
-                         params=overrides, result=result)
+                         params={**overrides, **({"maintenance_nodes": list(maintenance_nodes)}
+                                                 if maintenance_nodes else {})}, result=result)
     return {"run_id": run.id, "generated_at": run.created_at, **result}
 
 

@@ -40,6 +40,7 @@ BLUEPRINTS = (
     "proxbalance.api.routes_config",
     "proxbalance.api.routes_system",
     "proxbalance.api.routes_history",
+    "proxbalance.api.routes_nodes_ops",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

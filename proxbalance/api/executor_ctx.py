@@ -38,10 +38,11 @@ def executor_ctx(*, reconcile: bool = True) -> ExecContext:
     ctx = ExecContext(store=st.store, settings=st.settings, pve=pve, clock=st.clock,
                       sleep=st.cache.get("executor_sleep", time.sleep))
     if reconcile and not st.cache.get("executor_reconciled"):
-        from proxbalance.executor import batch, migrations
+        from proxbalance.executor import batch, evacuation, migrations
         try:
             migrations.reconcile(ctx)
             batch.resolve_orphans(ctx)
+            evacuation.resume_orphans(ctx)
             st.cache["executor_reconciled"] = True
         except UpstreamError:
             pass  # PVE unreachable: try again on the next request; writes will fail on their own

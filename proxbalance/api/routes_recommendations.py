@@ -29,6 +29,8 @@ class GenerateBody(StrictModel):
     mem_threshold: float | None = Field(None, ge=1, le=100, description="Node memory % counted as loaded")
     max_moves: int | None = Field(None, ge=1, le=10_000, description="Most moves in the plan")
     min_score_improvement: float | None = Field(None, ge=0, description="Smallest gain (points) worth a move")
+    maintenance_nodes: list[NodeName] | None = Field(None, max_length=1000, description="Nodes treated as in "
+                                                     "maintenance for this plan (never targets; evacuated first)")
 
 
 class ListQuery(StrictModel):

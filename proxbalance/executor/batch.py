@@ -187,7 +187,10 @@ def _start_ready(ctx: ExecContext, b: dict, moves: list[dict], by_vmid: dict, li
         m["status"] = "running" if rec["state"] in mlog.ACTIVE_STATES else rec["state"]
         m["error"] = rec["error"]
         running_any = True
-        live = LiveView.read(ctx.pve)  # the lock and task list changed
+        # no re-read: the new intent (store) blocks the guest and reserves its memory on the target
+        g = live.guests.get(m["vmid"])
+        if g is not None:
+            g.lock = "migrate"
 
 
 def resolve_orphans(ctx: ExecContext, *, stale_seconds: float | None = None) -> list[str]:

@@ -29,7 +29,11 @@ def main(path: str) -> None:
 
     ctx = ExecContext.from_settings(settings, Store.open(settings), clock=clock)
     ctx.sleep = time.sleep
-    if cfg["mode"] == "batch":
+    if cfg["mode"] == "evacuate":
+        from proxbalance.executor import evacuation as ev
+        s = ev.create_session(ctx, cfg["node"], dry_run=False, actor="child")
+        ev.run_session(ctx, s["session_id"])
+    elif cfg["mode"] == "batch":
         b = bx.create_batch(ctx, cfg["moves"], actor="child")
         bx.run_batch(ctx, b["batch_id"])
     else:

@@ -20,12 +20,12 @@ from tests.sim.conftest import admin
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def spawn(sim, settings, tmp_path, mode, moves):
+def spawn(sim, settings, tmp_path, mode, moves, **extra):
     keys = ("proxmox.host", "proxmox.port", "proxmox.token_id", "proxmox.token_secret", "proxmox.ca_file",
             "proxmox.timeout", "proxmox.retries", "paths.data_dir", "executor.max_in_flight_per_node",
             "executor.max_in_flight_cluster")
     cfg = {"settings": {k: settings[k] for k in keys} | {"executor.poll_interval_seconds": 0.05},
-           "ca_file": sim.ca_file, "admin_url": sim.admin_url, "token": sim.token, "mode": mode, "moves": moves}
+           "ca_file": sim.ca_file, "admin_url": sim.admin_url, "token": sim.token, "mode": mode, "moves": moves, **extra}
     path = tmp_path / "child.json"
     path.write_text(json.dumps(cfg))
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -100,3 +100,30 @@ def test_sigkill_while_the_migrate_call_is_in_flight(sim, settings, store, colle
     assert len(sim_migration_tasks(sim, 100)) == 1
     events = [e["state"] for e in mlog.events(store.engine, rec["migration_id"])]
     assert events == ["pending", "started", "completed"]
+
+
+def test_sigkill_mid_evacuation_then_resume(sim, settings, store, collect, tmp_path):
+    from proxbalance.executor import evacuation as ev
+    from proxbalance.store import maintenance as repo
+
+    child = spawn(sim, settings, tmp_path, "evacuate", [], node="n2")
+    try:
+        assert wait_for(lambda: any(m["state"] == "started" for m in mlog.active(store.engine)))
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    sessions = repo.sessions(store.engine, ("running",))
+    assert len(sessions) == 1
+    sim.advance(120)
+    collect()
+    ctx = make_ctx(sim, settings, store)
+    done = ev.run_session(ctx, sessions[0]["session_id"])  # what the restarted server's resume_orphans runs
+    assert done["state"] in ("completed", "completed_with_errors")
+    assert mlog.active(store.engine) == []
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks})  # nobody migrated twice
+    for m in done["moves"]:
+        assert sim.cluster.guest(m["vmid"]).node == (m["target_node"] if m["state"] == "completed" else "n2")
+    assert all(x["reason"] for x in done["summary"]["remaining"])

@@ -83,3 +83,16 @@ def test_validation_failure_starts_nothing(ctx, sim):
         ex.start_migration(ctx, 109, "n2", actor="test", origin="manual")
     assert err.value.details["validation"]["passed"] is False
     assert sim_migration_tasks(sim) == [] and mlog.query(ctx.store.engine)[1] == 0
+
+
+def test_outcome_measured_after_the_delay(ctx, sim, settings):
+    from proxbalance.executor import outcomes as oc
+    rec = ex.start_migration(ctx, 100, "n2", actor="test", origin="manual")
+    ex.wait(ctx, rec["migration_id"])
+    out = oc.outcomes(ctx, vmid=100)
+    assert out[0]["status"] == "pending" and "target_mem_pct" in out[0]["predicted"]
+    assert oc.refresh_outcomes(ctx) == {"measured": 0, "pending": 1}
+    sim.advance(60 * float(settings["executor.outcome_delay_minutes"]) + 1)
+    assert oc.refresh_outcomes(ctx)["measured"] == 1
+    out = oc.outcomes(ctx, vmid=100)[0]
+    assert out["status"] == "measured" and out["actual"]["guest_node"] == "n2" and "target_mem_pct" in out["actual"]

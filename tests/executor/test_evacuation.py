@@ -1,0 +1,123 @@
+"""Evacuating n1 (17 guests: running and stopped, VMs and CTs, local disks, an HA guest, one pinned, one with a
+passthrough device, one whose storage exists only on n1): every guest ends elsewhere or is reported with its
+reason; the run executes the reviewed preview; cancel leaves a consistent session; a killed runner resumes."""
+
+from __future__ import annotations
+
+from proxbalance.executor import evacuation as ev
+from proxbalance.executor.maintenance import maintenance_nodes
+from proxbalance.store import maintenance as repo
+from tests.executor.conftest import sim_migration_tasks
+from tests.sim.conftest import client as px
+
+
+def pin_111(sim, collect):
+    px(sim).nodes("n1").qemu(111).config.put(tags="pinned")
+    collect()
+
+
+def test_preview_then_run_moves_everything_or_says_why(ctx, sim, collect):
+    pin_111(sim, collect)
+    on_n1 = {g.vmid for g in sim.cluster.guests if g.node == "n1"}
+    assert len(on_n1) >= 15
+    preview = ev.create_session(ctx, "n1", dry_run=True, actor="test")
+    assert preview["state"] == "preview" and sim_migration_tasks(sim) == []
+    left = {x["vmid"]: x["reason"] for x in preview["left"]}
+    assert "pinned" in left[111] and "passthrough" in left[109]
+    assert 103 in left  # local-zfs exists only on n1
+    planned = {m["vmid"]: m["target_node"] for m in preview["moves"]}
+    assert set(planned) | set(left) == on_n1 and 106 in planned and 130 in planned and 102 in planned
+    run = ev.create_session(ctx, "n1", dry_run=False, actor="test", from_preview=preview["session_id"])
+    done = ev.run_session(ctx, run["session_id"])
+    assert {m["vmid"]: m.get("replanned_from") or m["target_node"] for m in done["moves"]} == planned
+    assert done["state"] == "completed_with_errors"  # pinned, passthrough and local-zfs guests keep running there
+    remaining = {x["vmid"]: x["reason"] for x in done["summary"]["remaining"]}
+    assert set(remaining) == set(left) and all(remaining.values())
+    for m in done["moves"]:
+        assert m["state"] == "completed", m
+        assert sim.cluster.guest(m["vmid"]).node == m["target_node"] != "n1"
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks}) == len(planned)  # none twice
+    assert "n1" in maintenance_nodes(ctx.store)
+    assert [e["event"] for e in done["events"]][0] == "planned"
+
+
+def test_cancel_halfway_leaves_a_consistent_session(ctx, sim, settings):
+    ctx.settings = settings.replace(executor__max_in_flight_per_node=1)
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    loops = {"n": 0}
+
+    def sleep(_s):
+        loops["n"] += 1
+        if loops["n"] == 3:
+            ev.cancel_session(ctx, s["session_id"])
+        sim.advance(5)
+    ctx.sleep = sleep
+    done = ev.run_session(ctx, s["session_id"])
+    assert done["state"] == "cancelled"
+    states = {m["state"] for m in done["moves"]}
+    assert "skipped" in states and states <= {"completed", "failed", "cancelled", "skipped"}
+    for m in done["moves"]:
+        node = sim.cluster.guest(m["vmid"]).node
+        assert node == (m["target_node"] if m["state"] == "completed" else "n1")
+
+
+def test_killed_runner_resumes_from_its_intents(ctx, sim, settings):
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    loops = {"n": 0}
+
+    class Killed(Exception):
+        pass
+
+    def sleep(_s):
+        loops["n"] += 1
+        if loops["n"] == 2:
+            raise Killed()  # the runner dies with migrations in flight
+        sim.advance(5)
+    ctx.sleep = sleep
+    try:
+        ev.run_session(ctx, s["session_id"])
+    except Killed:
+        pass
+    assert repo.load_session(ctx.store.engine, s["session_id"])["state"] == "running"
+    ctx.sleep = lambda _s: sim.advance(5)
+    sim.advance(120)
+    done = ev.run_session(ctx, s["session_id"])  # what resume_orphans runs in a thread after a restart
+    assert done["state"] in ("completed", "completed_with_errors")
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks})
+    assert all(m["state"] == "completed" for m in done["moves"]), done["moves"]
+
+
+def test_failed_migration_mid_evacuation_is_reported_not_retried(ctx, sim):
+    from tests.sim.conftest import admin
+    admin(sim, "POST", "guests/122/fail-migration", count=1)
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    done = ev.run_session(ctx, s["session_id"])
+    assert done["state"] == "completed_with_errors"
+    bad = {m["vmid"]: m for m in done["moves"] if m["state"] != "completed"}
+    assert set(bad) == {122} and bad[122]["state"] == "failed"
+    remaining = {x["vmid"]: x["reason"] for x in done["summary"]["remaining"]}
+    assert "failed" in remaining[122]
+    assert len(sim_migration_tasks(sim, 122)) == 1
+
+
+def test_quorum_lost_mid_evacuation(ctx, sim):
+    from tests.sim.conftest import admin
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    loops = {"n": 0}
+
+    def sleep(_s):
+        loops["n"] += 1
+        if loops["n"] == 2:
+            admin(sim, "POST", "quorum", quorate=0)
+        sim.advance(5)
+    ctx.sleep = sleep
+    done = ev.run_session(ctx, s["session_id"])
+    assert done["state"] == "completed_with_errors"
+    failed = [m for m in done["moves"] if m["state"] == "failed"]
+    assert failed and all("quorum" in m["error"] for m in failed)
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks})
+    for m in done["moves"]:  # every guest is where the session says
+        assert sim.cluster.guest(m["vmid"]).node == (m["target_node"] if m["state"] == "completed" else "n1")
