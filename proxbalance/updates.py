@@ -1,6 +1,7 @@
 """Update, switch branch and roll back a git install: one at a time, every step logged, automatic rollback.
 
-A run: take the lock (a file lock in ``<data_dir>/updates``; a second run gets 409) -> refuse a dirty
+A run: take the locks (a file lock in ``<data_dir>/updates`` for this checkout, and the ``ops.update`` lease
+in the database when one is given, so hosts sharing a database update one at a time; a second run gets 409) -> refuse a dirty
 checkout -> ``git fetch`` -> move the checkout (fast-forward for an update, ``checkout -B`` for a branch
 switch, the recorded previous commit for a rollback) -> ``pip install`` the checkout (``updates.pip_install``)
 -> run ``updates.restart_command`` (an argv list) -> poll ``updates.health_url`` until it answers 200 with
@@ -17,11 +18,12 @@ import logging
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import Engine
 
 from proxbalance.config import Settings
 from proxbalance.errors import ConflictError, ValidationError
@@ -150,10 +152,17 @@ def _move(co: Checkout, sha: str, branch: str) -> None:
         git(co.path, "checkout", "--quiet", "--detach", sha)
 
 
-def _transaction(settings: Settings, action: str, target: str, target_branch: str) -> dict[str, Any]:
+UPDATE_LEASE = "ops.update"
+LEASE_TTL = 300.0  # seconds; renewed in the background while the run lasts
+
+
+def _transaction(settings: Settings, action: str, target: str, target_branch: str,
+                 engine: Engine | None = None) -> dict[str, Any]:
+    from proxbalance.store.leases import holding
+
     co = require_checkout(settings)
     run = Run(action)
-    with update_lock(settings):
+    with update_lock(settings), (holding(engine, UPDATE_LEASE, LEASE_TTL) if engine is not None else nullcontext()):
         if dirty(co):
             raise ConflictError(f"the checkout {co.path} has local changes: commit or discard them first",
                                 code="checkout_dirty")
@@ -181,7 +190,7 @@ def _transaction(settings: Settings, action: str, target: str, target_branch: st
         return {**entry, "steps": run.steps}
 
 
-def update(settings: Settings) -> dict[str, Any]:
+def update(settings: Settings, engine: Engine | None = None) -> dict[str, Any]:
     """Fast-forward the current branch to its remote; deploy; roll back on failure."""
     co = require_checkout(settings)
     fetch(co)
@@ -192,18 +201,18 @@ def update(settings: Settings) -> dict[str, Any]:
     if subprocess.run(["git", "merge-base", "--is-ancestor", "HEAD", ref], cwd=str(co.path),
                       capture_output=True, check=False).returncode != 0:
         raise ConflictError(f"{branch} has diverged from {ref}: cannot fast-forward", code="diverged")
-    return _transaction(settings, "update", git(co.path, "rev-parse", ref), branch)
+    return _transaction(settings, "update", git(co.path, "rev-parse", ref), branch, engine)
 
 
-def switch_branch(settings: Settings, branch: str) -> dict[str, Any]:
+def switch_branch(settings: Settings, branch: str, engine: Engine | None = None) -> dict[str, Any]:
     co = require_checkout(settings)
     check_branch(co.path, branch)
     fetch(co)
     ref = remote_ref(co, branch)
-    return _transaction(settings, "switch_branch", git(co.path, "rev-parse", ref), branch)
+    return _transaction(settings, "switch_branch", git(co.path, "rev-parse", ref), branch, engine)
 
 
-def rollback_branch(settings: Settings) -> dict[str, Any]:
+def rollback_branch(settings: Settings, engine: Engine | None = None) -> dict[str, Any]:
     """Back to where the last successful update or switch started from."""
     done = [h for h in history(settings) if h.get("result") == "updated"]
     if not done:
@@ -216,4 +225,4 @@ def rollback_branch(settings: Settings) -> dict[str, Any]:
     if not git(co.path, "cat-file", "-t", sha, check=False) == "commit":
         raise ValidationError(f"the previous commit {sha[:10]} is no longer in the checkout",
                               details={"commit": sha})
-    return _transaction(settings, "rollback_branch", sha, last["from_branch"])
+    return _transaction(settings, "rollback_branch", sha, last["from_branch"], engine)

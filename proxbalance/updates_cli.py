@@ -29,11 +29,13 @@ def cmd_update(args) -> int:
     from proxbalance.store import Store
 
     settings = load_settings(args.config)
-    settings = effective(settings, Store.open(settings))[1]
+    store = Store.open(settings)
+    settings = effective(settings, store)[1]
     configure(settings)
     run = {"info": lambda: updates_git.info(settings), "check": lambda: updates_git.check_update(settings),
-           "apply": lambda: updates.update(settings), "rollback": lambda: updates.rollback_branch(settings),
-           "switch": lambda: updates.switch_branch(settings, args.branch)}[args.action]
+           "apply": lambda: updates.update(settings, store.engine),
+           "rollback": lambda: updates.rollback_branch(settings, store.engine),
+           "switch": lambda: updates.switch_branch(settings, args.branch, store.engine)}[args.action]
     result = run()
     print(json.dumps(result, indent=2, default=str))
     return 0 if result.get("result", "updated") in ("updated", "up_to_date") else 1

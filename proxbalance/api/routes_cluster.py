@@ -184,4 +184,6 @@ def permissions():
     st = state()
     perms = bulkhead.run(_client().permissions)
     who = st.settings["proxmox.token_id"] or st.settings["proxmox.username"]
-    return shape.permissions_report(perms, who)
+    from proxbalance.token_service import report  # adds allows {read_only, migrate, ha, tags}
+
+    return report(perms, who)

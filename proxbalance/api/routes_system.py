@@ -167,7 +167,7 @@ def _detached(args: list[str]) -> dict | None:
           summary="Update the git checkout to its remote branch: pip install, restart, health check, "
                   "automatic rollback.")
 def system_update():
-    return _detached(["apply"]) or updates.update(state().settings)
+    return _detached(["apply"]) or updates.update(state().settings, state().store.engine)
 
 
 @endpoint(bp, "GET", "/api/system/branches", response=OpenResponse, summary="Branches of the git remote.")
@@ -184,13 +184,14 @@ def branch_preview(branch: str):
 @endpoint(bp, "POST", "/api/system/switch-branch", body=BranchBody, response=OpenResponse,
           summary="Switch the checkout to another remote branch (deployed and health-checked like an update).")
 def switch_branch(body: BranchBody):
-    return _detached(["switch", body.branch]) or updates.switch_branch(state().settings, body.branch)
+    return _detached(["switch", body.branch]) or updates.switch_branch(state().settings, body.branch,
+                                                                        state().store.engine)
 
 
 @endpoint(bp, "POST", "/api/system/rollback-branch", response=OpenResponse,
           summary="Go back to the commit and branch the last update or switch started from.")
 def rollback_branch():
-    return _detached(["rollback"]) or updates.rollback_branch(state().settings)
+    return _detached(["rollback"]) or updates.rollback_branch(state().settings, state().store.engine)
 
 
 # -- services and logs --------------------------------------------------------------------------------------

@@ -179,11 +179,9 @@ def test_secrets_never_in_answers_exports_backups_or_log(tmp_path):
 
 
 KEYS_A = ("retention.raw_hours", "retention.five_min_days", "retention.hourly_days", "retention.full_snapshots",
-          "collection.config_refresh_cycles", "collection.config_reads_per_cycle",
-          "automation.max_migrations_per_run", "automation.min_confidence")
+          "collection.config_refresh_cycles", "automation.min_confidence")
 KEYS_B = ("ratelimit.read_per_minute", "ratelimit.write_per_minute", "proxmox.retries", "proxmox.max_parallel",
-          "collection.backfill_parallel", "automation.max_concurrent", "automation.interval_minutes",
-          "thresholds.cpu_percent")
+          "collection.backfill_parallel", "thresholds.cpu_percent")
 ROUNDS = (3, 4)
 
 
@@ -201,7 +199,7 @@ def test_concurrent_posts_from_two_processes_lose_no_update(tmp_path):
     must survive (a read-modify-write outside one write transaction would drop some of them)."""
     api = instance(tmp_path)
     cfg = str(tmp_path / "a" / "config.toml")
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")  # children build their own engine and app
     queue = ctx.Queue()
     procs = [ctx.Process(target=_poster, args=(cfg, keys, queue)) for keys in (KEYS_A, KEYS_B)]
     for p in procs:

@@ -96,6 +96,8 @@ def test_create_check_grant_recreate_delete(sim, env):
     assert pve(sim, "GET", "/version", token=f"{OUR_TOKEN}={second}").status_code == 200
     assert env("GET", "/api/permissions").get_json()["all_ok"] is False  # stop_tasks needs Sys.Modify
     assert env("GET", "/api/permissions").get_json()["features"][1]["available"] is True  # migrate
+    assert env("GET", "/api/permissions").get_json()["allows"] == {"read_only": True, "migrate": True, "ha": True,
+                                                                    "tags": True}
 
     # the secret is shown once: nowhere else
     seen = [env("GET", "/api/config").data, env("GET", "/api/config/export").data,

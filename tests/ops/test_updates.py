@@ -87,8 +87,9 @@ def world(tmp_path):
         "updates.restart_command": [sys.executable, str(tmp_path / "restart.py"), str(install), str(pidfile),
                                     str(port)]})
     subprocess.run(settings["updates.restart_command"], check=True)  # the service runs v1
-    client = create_app(settings, Store.open(settings)).test_client()
-    yield {"seed": seed, "install": install, "client": client, "v1": v1, "settings": settings}
+    store = Store.open(settings)
+    client = create_app(settings, store).test_client()
+    yield {"seed": seed, "install": install, "client": client, "v1": v1, "settings": settings, "store": store}
     try:
         os.kill(int(pidfile.read_text()), signal.SIGTERM)
     except (OSError, ValueError):
@@ -168,3 +169,20 @@ def test_pip_install_answers_clearly(tmp_path):
     for r in (c.get("/api/system/check-update"), c.post("/api/system/update"), c.get("/api/system/branches")):
         assert r.status_code == 409 and r.get_json()["error"]["code"] == "not_a_git_install"
         assert "pip" in r.get_json()["error"]["message"]
+
+
+def test_one_update_at_a_time(world):
+    from proxbalance.store.leases import acquire, release
+    from proxbalance.updates import UPDATE_LEASE, update_lock
+
+    commit(world["seed"], "2.0", "v2")
+    git(world["seed"], "push", "-q", "origin", "main")
+    c, engine = world["client"], world["store"].engine
+    assert acquire(engine, UPDATE_LEASE, "another-host", 60)  # another host sharing the database updates
+    r = c.post("/api/system/update")
+    assert r.status_code == 409 and "ops.update" in r.get_json()["error"]["message"]
+    release(engine, UPDATE_LEASE, "another-host")
+    with update_lock(world["settings"]):  # another process on this host updates the same checkout
+        r = c.post("/api/system/update")
+        assert r.status_code == 409 and r.get_json()["error"]["code"] == "update_running"
+    assert c.post("/api/system/update").get_json()["result"] == "updated"
