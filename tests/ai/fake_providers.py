@@ -26,6 +26,7 @@ class FakeProvider:
         self.script: list[dict] = []
         self.requests: list[dict] = []
         self.reject_schema = False  # answer 400 to requests that carry a schema / tools
+        self.refuse = False  # the model refuses (OpenAI ``refusal``, Anthropic ``stop_reason: refusal``)
         self._lock = threading.Lock()
         fake = self
 
@@ -125,7 +126,8 @@ class FakeProvider:
     def _openai(self, body, _schema) -> dict:
         return {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
                 "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": self._text(), "refusal": None}}],
+                             "message": {"role": "assistant", "content": None if self.refuse else self._text(),
+                                         "refusal": "I can't help with that." if self.refuse else None}}],
                 "usage": {"prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500}}
 
     def _anthropic(self, body, schema) -> dict:
@@ -134,6 +136,8 @@ class FakeProvider:
             stop = "tool_use"
         else:
             content, stop = [{"type": "text", "text": self._text()}], "end_turn"
+        if self.refuse:
+            content, stop = [], "refusal"
         return {"id": "msg_1", "type": "message", "role": "assistant", "model": body.get("model"),
                 "content": content, "stop_reason": stop, "stop_sequence": None,
                 "usage": {"input_tokens": 1200, "output_tokens": 300}}

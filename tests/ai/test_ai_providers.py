@@ -269,3 +269,15 @@ def test_redirects_are_not_followed(provider, make_client):
         status, body = post(client, key, "/api/ai-recommendations", {})
         assert status >= 500, body
     assert elsewhere.requests == []
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_model_refusal_is_a_502(make_client, kind):
+    from tests.ai.fake_providers import FakeProvider
+
+    with FakeProvider(kind, good_answer()) as fake:
+        fake.refuse = True
+        client, key, _ = make_client(fake)
+        status, body = post(client, key, "/api/ai-recommendations", {})
+    assert status == 502 and body["error"]["code"] == "ai_refused", body
+    assert "refused" in body["error"]["message"]
