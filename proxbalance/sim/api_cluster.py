@@ -6,6 +6,8 @@ import gzip
 import json
 import threading
 
+import numpy as np
+
 from proxbalance.sim import views
 from proxbalance.sim.api_nodes import NODE, VERSION, online_node
 from proxbalance.sim.pve_errors import NO_QUORUM, PVEError
@@ -69,20 +71,27 @@ def _resources(c, s, typ: str | None) -> Raw:
 def pool_rows(c, s) -> list[dict]:
     """Pools first, as PVE/API2/Cluster.pm lists them (id ``/pool/NAME``), with the running members' summed
     mem/maxmem, their maxcpu-weighted cpu, and the longest uptime; no stats while no member runs."""
-    rows = {pid: {"id": f"/pool/{pid}", "pool": pid, "type": "pool"} for pid in sorted(c.pools)}
-    lv = views.live(c, s)
-    for gi, g in enumerate(c.guests):
-        pe = rows.get(g.pool) if g.pool else None
-        if pe is None or not lv["running"][gi]:
-            continue
-        up = int(s.t - g.start_time)
-        pe["uptime"] = max(pe.get("uptime", 0), up)
-        pe["mem"] = pe.get("mem", 0) + lv["mem"][gi]
-        pe["maxmem"] = pe.get("maxmem", 0) + g.memory
-        cpu, maxcpu = pe.get("cpu", 0.0), pe.get("maxcpu", 0)
-        pe["cpu"] = (cpu * maxcpu + lv["cpu"][gi] * g.cores) / (maxcpu + g.cores)
-        pe["maxcpu"] = maxcpu + g.cores
-    return list(rows.values())
+    st = views._guest_static(c)
+    pools, pool = st["pools"], st["pool"]
+    run = s.active & (pool >= 0)
+    idx, P = pool[run], len(pools)
+    cores = c.params.cores[run]
+    n = np.bincount(idx, minlength=P)
+    mem = np.bincount(idx, weights=s.guest_mem[run].astype(np.int64), minlength=P)
+    maxmem = np.bincount(idx, weights=c.params.maxmem[run], minlength=P)
+    maxcpu = np.bincount(idx, weights=cores, minlength=P)
+    used = np.bincount(idx, weights=(s.guest_cpu[run] / cores).round(6) * cores, minlength=P)
+    up = np.zeros(P)
+    since = np.array([g.start_time for g in c.guests])[run]
+    np.maximum.at(up, idx, np.floor(s.t - since))
+    rows = []
+    for k, pid in enumerate(pools):
+        row = {"id": f"/pool/{pid}", "pool": pid, "type": "pool"}
+        if n[k]:
+            row.update(uptime=int(up[k]), mem=int(mem[k]), maxmem=int(maxmem[k]),
+                       cpu=float(used[k] / maxcpu[k]), maxcpu=int(maxcpu[k]))
+        rows.append(row)
+    return rows
 
 
 @route("GET", "/cluster/status")

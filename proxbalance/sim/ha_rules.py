@@ -27,15 +27,6 @@ def node_priorities(c: Cluster, sid: str) -> tuple[dict[str, int] | None, bool]:
     return None, False
 
 
-def strict_rule_block(c: Cluster, sid: str, target: str) -> str | None:
-    """Name of a strict node-affinity rule that does not list ``target`` for ``sid``, if any."""
-    for r in _active(c, "node-affinity"):
-        if int(r.get("strict", 0)) and sid in r["resources"].split(","):
-            if target not in [n.split(":")[0] for n in r["nodes"].split(",")]:
-                return r["rule"]
-    return None
-
-
 def affinitive(c: Cluster, sid: str) -> tuple[list[str], list[str]]:
     """(positive partners, negative partners) of ``sid``: HA resources sharing a resource-affinity rule,
     ignored ones left out (Config.pm get_resource_motion_info)."""

@@ -79,6 +79,19 @@ def _node_sums(c: Cluster, ni: int, sub: np.ndarray, base: float) -> np.ndarray:
 
 
 def _node_metrics(c: Cluster, ni: int, sub: np.ndarray, base: float) -> dict[str, np.ndarray]:
+    """Node metrics (T,) at sub-window ends ``sub``; cached per (node, grid, cluster version), as every guest
+    rrddata call of a node's guests needs the same (host contention), e.g. a collector's backfill."""
+    key = (ni, float(sub[0]), float(sub[-1]), sub.size, base, c.version)
+    cache = c.__dict__.setdefault("_rrd_node_cache", {})
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 256:
+            cache.clear()
+        hit = cache[key] = _node_metrics_uncached(c, ni, sub, base)
+    return hit
+
+
+def _node_metrics_uncached(c: Cluster, ni: int, sub: np.ndarray, base: float) -> dict[str, np.ndarray]:
     n = c.nodes[ni]
     s = _node_sums(c, ni, sub, base)
     nm = load.node_metrics(s[0][None], s[1][None], (s[2] + s[3])[None], s[4][None], s[5][None],

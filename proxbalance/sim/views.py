@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+import numpy as np
+
 from proxbalance.sim import load
 from proxbalance.sim.cluster import Cluster, SimGuest
 from proxbalance.sim.load import Snapshot
@@ -46,21 +48,35 @@ def ct_swap_used(mem: float, maxmem: int) -> int:
     return int(CT_SWAP * 0.25 * min(1.0, max(0.0, (mem / maxmem - 0.6) / 0.4)))
 
 
+def _guest_static(c: Cluster) -> dict:
+    """Per-guest values that change only with the cluster's state (cached per version): QEMU overhead
+    (G,) int64 (0 for CTs), CT root-fs usage (G,) int64 (0 for VMs), pool index (G,) int (-1: none)."""
+    cache = getattr(c, "_guest_static", None)
+    if cache is not None and cache[0] == c.version:
+        return cache[1]
+    qemu = np.array([g.type == "qemu" for g in c.guests], dtype=bool)
+    pools = sorted(c.pools)
+    at = {p: k for k, p in enumerate(pools)}
+    out = {"ovh": np.where(qemu, load.qemu_overhead(c.params.maxmem), 0).astype(np.int64),
+           "ctdisk": np.array([ct_disk_used(g) if g.type == "lxc" else 0 for g in c.guests], dtype=np.int64),
+           "pools": pools, "pool": np.array([at.get(g.pool, -1) for g in c.guests], dtype=np.int64)}
+    c._guest_static = (c.version, out)
+    return out
+
+
 def live(c: Cluster, s: Snapshot) -> dict[str, list]:
-    """Per-guest (G,) lists of what the rows report, computed once per snapshot: running (bool), cpu (fraction
-    of maxcpu), mem, memhost (bytes), disk (bytes), counters (4 lists)."""
+    """Per-guest (G,) lists of what the rows report, computed once per snapshot: online, running (bool), cpu
+    (fraction of maxcpu), mem, memhost (bytes; 0 for CTs: pvestatd writes none for them, pve-manager
+    pvestatd.pm), disk (bytes), ctr (4 lists of counters)."""
     cache = getattr(s, "_live", None)
     if cache is not None and cache[0] == c.version:
         return cache[1]
-    online = [c.nodes[i].online for i in s.node_of.tolist()]
-    running = [o and g.status == "running" for o, g in zip(online, c.guests, strict=True)]
-    mem = s.guest_mem.astype("int64").tolist()
-    ovh = load.qemu_overhead(c.params.maxmem).astype("int64").tolist()
-    out = {"online": online, "running": running,
-           "cpu": (s.guest_cpu / c.params.cores).round(6).tolist(), "mem": mem,
-           # pvestatd writes no memhost for CTs (undef -> 0 in extract_vm_stats; pve-manager pvestatd.pm)
-           "memhost": [m + o if g.type == "qemu" else 0 for m, o, g in zip(mem, ovh, c.guests, strict=True)],
-           "disk": [ct_disk_used(g) if g.type == "lxc" else 0 for g in c.guests],
+    st = _guest_static(c)
+    online = np.array([n.online for n in c.nodes], dtype=bool)[s.node_of]
+    mem = s.guest_mem.astype(np.int64)
+    out = {"online": online.tolist(), "running": s.active.tolist(),
+           "cpu": (s.guest_cpu / c.params.cores).round(6).tolist(), "mem": mem.tolist(),
+           "memhost": np.where(st["ovh"] > 0, mem + st["ovh"], 0).tolist(), "disk": st["ctdisk"].tolist(),
            "ctr": s.counters.tolist()}
     s._live = (c.version, out)
     return out

@@ -157,3 +157,21 @@ def test_token_tasks_split_user_and_tokenid(ha):
     assert row["user"] == "root@pam" and row["tokenid"] == "proxbalance"
     assert px.nodes("h2").tasks.get(userfilter="root@pam")
     assert not px.nodes("h2").tasks.get(userfilter="nobody")
+
+
+def test_allowed_nodes_follow_rule_priorities():
+    """NodeAffinity.pm get_node_affinity: highest online priority; strict never leaves its nodes, non-strict
+    falls back to every node."""
+    from proxbalance.sim import ha_rules
+    from proxbalance.sim.scenarios import build, load_scenario
+    from proxbalance.sim.traces import Trace
+    c = build(load_scenario(HA), 0, Trace.load(), 1.0, True)
+    online = ["h1", "h2", "h3", "h4"]
+    assert ha_rules.allowed_nodes(c, "vm:205", online) == ["h1"]
+    assert ha_rules.allowed_nodes(c, "vm:205", ["h2", "h3", "h4"]) == ["h2"]
+    assert ha_rules.allowed_nodes(c, "vm:205", ["h3", "h4"]) == []
+    assert ha_rules.allowed_nodes(c, "vm:200", online) == online  # no rule
+    c.ha_rules[2]["strict"] = 0
+    assert ha_rules.allowed_nodes(c, "vm:205", ["h3", "h4"]) == ["h3", "h4"]
+    assert ha_rules.affinitive(c, "vm:201") == ([], ["vm:202"])
+    assert ha_rules.affinitive(c, "vm:203") == (["vm:204"], [])
