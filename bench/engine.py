@@ -32,11 +32,13 @@ from proxbalance import recommendations as svc  # noqa: E402
 from proxbalance.config import load_settings  # noqa: E402
 from proxbalance.engine import build_arrays, load_preset, plan  # noqa: E402
 from proxbalance.store import Store  # noqa: E402
-from proxbalance.store.history import insert_rollup_rows  # noqa: E402
+from proxbalance.store.history import (
+    insert_rollup_rows,  # noqa: E402
+    usage_history,  # noqa: E402
+)
 from proxbalance.store.inventory import set_state  # noqa: E402
 from proxbalance.store.schema import guest_1h, node_1h  # noqa: E402
 from proxbalance.store.snapshots import latest_snapshot, save_snapshot  # noqa: E402
-from proxbalance.store.history import usage_history  # noqa: E402
 
 SIZES = [(5, 60), (16, 500), (32, 2000), (64, 10000)]
 NOW = 1_700_000_000.0

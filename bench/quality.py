@@ -53,11 +53,11 @@ if args.engine_root:
     sys.path.remove(ROOT)
     sys.path.insert(0, os.path.abspath(args.engine_root))
 
+import importlib.util  # noqa: E402
+
 import numpy as np  # noqa: E402
 from scipy.optimize import Bounds, LinearConstraint, milp  # noqa: E402
 from scipy.sparse import coo_matrix  # noqa: E402
-
-import importlib.util  # noqa: E402
 
 # this checkout's trace clusters whatever --engine-root says (the engine under test comes from there)
 _spec = importlib.util.spec_from_file_location("pb_trace_clusters", os.path.join(ROOT, "bench", "trace_clusters.py"))

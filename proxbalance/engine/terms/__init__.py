@@ -8,45 +8,16 @@ unknown config key in a registration, or a penalty without a default weight, is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
 
-from ...errors import ConfigError, ValidationError
-
-
-@dataclass(frozen=True)
-class Term:
-    name: str
-    kind: Literal["filter", "penalty"]
-    family: str
-    fn: Callable
-    keys: tuple[str, ...]
-    dynamic: bool  # depends on node loads / placement: recomputed on the two nodes of every move
-    help: str
-    default_weight: float | None = 1.0
-    check: Callable[[dict], None] | None = None
-
-    def args(self, cfg) -> dict:
-        out = {k: cfg[k] for k in self.keys}
-        if self.check is not None:
-            try:
-                self.check(out)
-            except ValueError as exc:
-                raise ValidationError(f"{self.name}: {exc}", details={"key": self.keys[0]}) from exc
-        return out
-
-
-REGISTRY: dict[str, Term] = {}
+from ...errors import ConfigError
+from ..config import KEY_BY_NAME
+from ..registry import REGISTRY, Term, default_term_weights, filters, penalties  # noqa: F401  (re-exported)
 
 
 def register(name: str, kind: str, family: str, keys: tuple[str, ...] = (), dynamic: bool = True,
              help: str = "", default_weight: float | None = 1.0, check=None):
     """Decorator registering ``fn`` as term ``name``."""
-    from ..config import KEY_BY_NAME
-
     def deco(fn):
         if name in REGISTRY:
             raise ConfigError(f"term {name!r} registered twice")
@@ -60,18 +31,6 @@ def register(name: str, kind: str, family: str, keys: tuple[str, ...] = (), dyna
         return fn
 
     return deco
-
-
-def penalties() -> list[Term]:
-    return [t for t in REGISTRY.values() if t.kind == "penalty"]
-
-
-def filters() -> list[Term]:
-    return [t for t in REGISTRY.values() if t.kind == "filter"]
-
-
-def default_term_weights() -> dict[str, float]:
-    return {t.name: float(t.default_weight) for t in penalties()}
 
 
 def tiers(x: np.ndarray, levels: list[tuple[float, float]]) -> np.ndarray:
@@ -99,5 +58,4 @@ def increasing(*names: str):
     return check
 
 
-from . import cost, filters_builtin, load, placement  # noqa: E402,F401  (registration)
-from . import stability  # noqa: E402,F401  (registration)
+from . import cost, filters_builtin, load, placement, stability  # noqa: E402,F401  (registration)
