@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings as hyp_settings
 
+from proxbalance.api import create_app
+from proxbalance.config import load_settings
+from proxbalance.store import Store
+from proxbalance.store.keys import create_key
+
 # Hypothesis is derandomised everywhere (CI and local runs draw the same examples, no example database), so a
 # test that catches a bug catches it on every run; a test's own @settings(max_examples=...) sets how many.
 hyp_settings.register_profile("derandomized", derandomize=True, database=None, deadline=None,
                               print_blob=True)
 hyp_settings.load_profile("derandomized")
-
-from proxbalance.api import create_app
-from proxbalance.config import load_settings
-from proxbalance.store import Store
-from proxbalance.store.keys import create_key
 
 
 @pytest.fixture

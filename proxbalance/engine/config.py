@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
+from .registry import REGISTRY, default_term_weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +168,6 @@ class PenaltyConfig:
 
     @classmethod
     def defaults(cls) -> PenaltyConfig:
-        from .terms import default_term_weights
-
         return cls({k.name: k.default for k in KEYS}, default_term_weights())
 
     @classmethod
@@ -177,8 +176,6 @@ class PenaltyConfig:
 
         Raises :class:`ValidationError` naming the offending key.
         """
-        from .terms import REGISTRY
-
         base = base or cls.defaults()
         if data is None:
             return base

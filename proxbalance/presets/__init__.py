@@ -1,4 +1,7 @@
-"""Penalty presets shipped with the package (TOML files next to this module).
+"""Penalty presets: the TOML files of the repository's top-level ``presets/`` folder.
+
+Found in the source checkout (``<repo>/presets``, editable installs included) or, installed from a wheel, where
+the wheel's data files put them (``<prefix>/share/proxbalance/presets``, pyproject ``[tool.setuptools.data-files]``).
 
 Each preset is a partial penalty config applied over the defaults; a ``[terms]`` table sets term weights
 (0 disables a term). Unknown keys, unknown terms and bad values are errors when the preset is loaded.
@@ -6,12 +9,32 @@ Each preset is a partial penalty config applied over the defaults; a ``[terms]``
 
 from __future__ import annotations
 
+import sys
+import sysconfig
 import tomllib
-from importlib import resources
+from functools import cache
+from pathlib import Path
 
 from ..errors import NotFoundError, ValidationError
 
 PRESETS = ("conservative", "balanced", "aggressive", "cpu_focus", "memory_focus")
+
+
+@cache
+def preset_dir() -> Path:
+    """The folder holding the preset TOML files."""
+    here = Path(__file__).resolve()
+    candidates = [here.parents[2] / "presets",  # source checkout / editable install
+                  Path(sysconfig.get_path("data")) / "share" / "proxbalance" / "presets",  # wheel data files
+                  Path(sys.prefix) / "share" / "proxbalance" / "presets"]
+    for c in candidates:
+        if (c / "balanced.toml").is_file():
+            return c
+    raise FileNotFoundError(f"preset folder not found (looked in {', '.join(map(str, candidates))})")
+
+
+def _text(name: str) -> str:
+    return (preset_dir() / f"{name}.toml").read_text(encoding="utf-8")
 
 
 def list_presets() -> list[str]:
@@ -23,7 +46,7 @@ def preset_data(name: str) -> dict:
     """The raw preset table (with its ``label``/``description`` metadata removed)."""
     if name not in PRESETS:
         raise NotFoundError(f"unknown preset {name!r}", details={"preset": name, "available": list(PRESETS)})
-    text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    text = _text(name)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -34,8 +57,7 @@ def preset_data(name: str) -> dict:
 
 
 def preset_info(name: str) -> dict:
-    text = resources.files(__package__).joinpath(f"{name}.toml").read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    data = tomllib.loads(_text(name))
     return {"name": name, "label": data.get("label", name), "description": data.get("description", "")}
 
 

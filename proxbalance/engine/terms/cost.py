@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CPU, IOW, MEM
-from . import register, zero
+from ..registry import register, zero
 
 GIB = 1024.0**3
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CPU, MEM
-from . import register
+from ..registry import register
 
 
 @register("guest_movable", "filter", "filter", dynamic=False,

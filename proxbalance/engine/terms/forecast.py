@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CPU, MEM
-from . import increasing, register, zero
+from ..registry import increasing, register, zero
 
 _KEYS = ("cpu_threshold", "cpu_threshold_offset_1", "cpu_threshold_offset_2", "predicted_cpu_over_penalty",
          "predicted_cpu_high_penalty", "predicted_cpu_extreme_penalty", "cpu_overload_penalty_per_pct",

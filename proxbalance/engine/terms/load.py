@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CFG, CNT, CPU, IOW, MEM, NET
-from . import increasing, register, zero
+from ..registry import increasing, register, zero
 
 
 def _tier3(prefix: str, over: str, high: str, extreme: str, res: int, kind: str, doc: str, prop: str | None = None):

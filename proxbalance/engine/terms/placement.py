@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import register, zero
+from ..registry import register, zero
 
 
 @register("maintenance", "penalty", "placement", ("maintenance_score_boost",), dynamic=False,

@@ -8,7 +8,7 @@ instead of moving, or moving instead of staying) only when the new choice is bet
 
 from __future__ import annotations
 
-from . import register, zero
+from ..registry import register, zero
 
 
 @register("stability", "penalty", "stability", ("stability_margin",), dynamic=False,
