@@ -103,6 +103,20 @@ SETTINGS: tuple[Setting, ...] = (
     _s("thresholds.stale_minutes", float, 15.0, "Data older than this blocks migrations.", min=1),
     _s("penalty.preset", str, "balanced", "Penalty preset the engine starts from.",
        choices=("conservative", "balanced", "aggressive", "cpu_focus", "memory_focus")),
+    # Forecasts, score history, workload patterns
+    _s("forecast.enabled", bool, True, "Forecast node load and let the plan avoid nodes about to peak "
+       "(forecast_peak term)."),
+    _s("forecast.horizon_hours", int, 48, "Hours ahead forecasts and forecast alerts look.", min=1, max=48),
+    _s("forecast.penalty_horizon_hours", int, 24, "Hours ahead the forecast_peak term looks for a node's peak.",
+       min=1, max=48),
+    _s("forecast.penalty_band", str, "mean", "Peak the forecast_peak term uses: the mean forecast or the upper "
+       "80 % band.", choices=("mean", "upper")),
+    _s("forecast.history_days", int, 28, "Days of hourly history the forecaster reads.", min=2, max=365),
+    _s("forecast.critical_hours", int, 6, "A forecast threshold crossing sooner than this is critical.",
+       min=1, max=48),
+    _s("forecast.backtest_interval_minutes", int, 60, "Minutes between backtests of the forecaster on the "
+       "store's own history.", min=1, max=10080),
+    _s("forecast.score_history_days", int, 30, "Days of score history kept.", min=1, max=3650),
     # Automation
     _s("automation.enabled", bool, False, "Let the automation timer migrate guests."),
     _s("automation.dry_run", bool, True, "Plan and log, never migrate."),

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from proxbalance import engine as eng
+from proxbalance import forecast_hooks
 from proxbalance.config import Settings
 from proxbalance.errors import NoDataError, ValidationError
 from proxbalance.store import Store, plans
@@ -85,7 +86,9 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     cfg = eng.PenaltyConfig.from_dict(overrides, base=base)
     started = time.perf_counter()
     arrays, snapshot = current_arrays(settings, store, cfg)
+    forecast_hooks.before_plan(settings, store, arrays, snapshot)
     result = eng.plan(arrays, cfg).to_dict()
+    forecast_hooks.after_plan(settings, store, snapshot, result)
     generation_ms = (time.perf_counter() - started) * 1000.0
     result["generation_time_ms"] = round(generation_ms, 2)
     result["guests_evaluated"] = len(snapshot.guests)
@@ -96,6 +99,7 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
         return {"run_id": None, "generated_at": time.time(), **result}
     run = plans.save_run(store.engine, snapshot_time=snapshot.time, generation_ms=generation_ms,
                          params=overrides, result=result)
+    forecast_hooks.after_run(settings, store, snapshot, run.id, result)
     return {"run_id": run.id, "generated_at": run.created_at, **result}
 
 

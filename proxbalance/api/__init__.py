@@ -27,6 +27,7 @@ BLUEPRINTS = (
     "proxbalance.api.routes_keys",
     "proxbalance.api.routes_recommendations",
     "proxbalance.api.routes_penalty",
+    "proxbalance.api.routes_forecast",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

@@ -14,6 +14,7 @@ from proxbalance import recommendations as svc
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.models import NodeName, StrictModel, VmId
 from proxbalance.api.state import state
+from proxbalance.forecasts import last_backtest
 from proxbalance.store import plans
 
 bp = Blueprint("recommendations", __name__)
@@ -121,7 +122,8 @@ def threshold_suggestions():
 @endpoint(bp, "GET", "/api/recommendations/diagnostics",
           summary="State of the recommendation engine: timing, counts, skip reasons, cache ages.")
 def diagnostics():
-    return {"diagnostics": svc.diagnostics(state().store, cluster_now=state().clock())}
+    return {"diagnostics": {**svc.diagnostics(state().store, cluster_now=state().clock()),
+                            "forecast_backtest": last_backtest(state().store)}}
 
 
 @endpoint(bp, "GET", "/api/recommendations/export", query=ExportQuery, produces=("application/json", "text/csv"),
