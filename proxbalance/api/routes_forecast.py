@@ -36,7 +36,8 @@ class _Open(BaseModel):
     success: bool
 
 
-class ForecastAlert(_Open):
+class ForecastAlert(BaseModel):
+    model_config = ConfigDict(extra="allow")
     node: str
     metric: Literal["cpu", "memory"]
     severity: Literal["critical", "warning", "info"]
@@ -53,7 +54,7 @@ class ForecastAlert(_Open):
 
 
 class ForecastResponse(_Open):
-    forecasts: list[dict[str, Any]] = Field(description="alerts (see ForecastAlert), most urgent first")
+    forecasts: list[ForecastAlert] = Field(description="alerts, most urgent first")
     count: int
     total_count: int
     by_severity: dict[str, int]
