@@ -20,7 +20,7 @@ previous 14 days; MSTL's are its own (level=80). ``--mstl-every`` refits MSTL at
 (it is slow); its MAE is then measured on those origins, and ProxBalance's MAE on the same origins is reported
 beside it (``proxbalance_on_mstl_origins``).
 
-    .venv/bin/python bench/forecast.py [--trace PATH] [--period report|tune] [--mstl-every 1] [--no-mstl]
+    .venv/bin/python bench/forecast.py [--trace PATH] [--period report|tune] [--mstl-every K] [--mstl-series N] [--no-mstl]
 """
 
 from __future__ import annotations
@@ -147,11 +147,14 @@ def run_mstl(y: np.ndarray, start_hour: int, os_: np.ndarray) -> tuple[dict, lis
     return {h: {k: np.stack(v, axis=1) for k, v in d.items()} for h, d in res.items()}, times
 
 
-def score(pred: dict, y: np.ndarray, os_: np.ndarray, h: int, cols: np.ndarray | None = None) -> dict:
+def score(pred: dict, y: np.ndarray, os_: np.ndarray, h: int, cols: np.ndarray | None = None,
+          rows: np.ndarray | None = None) -> dict:
     truth = y[:, os_ + h - 1]
     m, lo, hi = pred["mean"], pred["lo"], pred["hi"]
     if cols is not None:
         truth, m, lo, hi = truth[:, cols], m[:, cols], lo[:, cols], hi[:, cols]
+    if rows is not None:
+        truth, m, lo, hi = truth[rows], m[rows], lo[rows], hi[rows]
     ok = ~np.isnan(truth)
     err = np.abs(m - truth)[ok]
     cover = ((truth >= lo) & (truth <= hi))[ok]
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--trace", default=DEFAULT_TRACE)
     ap.add_argument("--period", choices=("report", "tune"), default="report")
     ap.add_argument("--mstl-every", type=int, default=1)
+    ap.add_argument("--mstl-series", type=int, default=0, help="MSTL on this many series (random, seed 0); 0 = all")
     ap.add_argument("--no-mstl", action="store_true")
     args = ap.parse_args(argv)
     data = load(args.trace)
@@ -177,20 +181,31 @@ def main(argv: list[str] | None = None) -> dict:
         ours, times = run_ours(y, data["start_hour"], os_, params)
         block["proxbalance_seconds_per_origin"] = {"median": round(float(np.median(times)), 4),
                                                    "max": round(float(np.max(times)), 4)}
+        c0 = time.process_time()
+        forecast(y[:, : int(os_[-1])], data["start_hour"] + int(os_[-1]), horizon=48, params=params)
+        block["proxbalance_cpu_seconds_one_call_48h"] = round(time.process_time() - c0, 4)
         mstl = None
         mcols = np.arange(0, len(os_), args.mstl_every)
+        mrows = None
+        if args.mstl_series and args.mstl_series < y.shape[0]:
+            mrows = np.sort(np.random.default_rng(0).choice(y.shape[0], args.mstl_series, replace=False))
         if not args.no_mstl:
-            mstl, mtimes = run_mstl(y, data["start_hour"], os_[mcols])
+            mstl, mtimes = run_mstl(y if mrows is None else y[mrows], data["start_hour"], os_[mcols])
+            ns = y.shape[0] if mrows is None else len(mrows)
             block["mstl_seconds_per_origin"] = {"median": round(float(np.median(mtimes)), 3),
-                                                "origins_fitted": len(mcols)}
+                                                "origins_fitted": len(mcols), "series_fitted": ns,
+                                                "note": "the first origin includes numba compilation"}
+            block["mstl_seconds_per_series"] = round(float(np.median(mtimes)) / ns, 4)
         for h in HORIZONS:
             naive = run_naive(y, os_, h)
             hb = {"proxbalance": score(ours[h], y, os_, h)}
             for k, v in naive.items():
                 hb[k] = score(v, y, os_, h)
             if mstl is not None:
-                hb["mstl"] = score(mstl[h], y, os_[mcols], h)
-                hb["proxbalance_on_mstl_origins"] = score(ours[h], y, os_, h, cols=mcols)
+                hb["mstl"] = score(mstl[h], y if mrows is None else y[mrows], os_[mcols], h)
+                hb["proxbalance_on_mstl_origins"] = score(ours[h], y, os_, h, cols=mcols, rows=mrows)
+                for k in naive:
+                    hb[f"{k}_on_mstl_origins"] = score(naive[k], y, os_, h, cols=mcols, rows=mrows)
             best = min(("last_value", "seasonal_naive_24h", "seasonal_naive_168h", "linear_trend_24h"),
                        key=lambda k: hb[k]["mae"])
             hb["best_naive"] = best
@@ -200,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
                                                        / hb["mstl"]["mae"] - 1.0), 1)
             block[f"h{h}"] = hb
         out[name] = block
+    out["cpu_seconds_total"] = round(time.process_time(), 1)
     print(json.dumps(out, indent=2))
     return out
 

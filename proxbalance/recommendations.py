@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from proxbalance import engine as eng
+from proxbalance import forecast_hooks
 from proxbalance.config import Settings
 from proxbalance.errors import NoDataError, ValidationError
 from proxbalance.store import Store, plans
@@ -115,8 +116,10 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     cfg = eng.PenaltyConfig.from_dict(overrides, base=base)
     started = time.perf_counter()
     arrays, snapshot = current_arrays(settings, store, cfg, maintenance_nodes)
+    forecast_hooks.before_plan(settings, store, arrays, snapshot)
     prev_id, prev = previous_moves(store) if stable else (None, None)
     result = eng.plan(arrays, cfg, previous=prev).to_dict()
+    forecast_hooks.after_plan(settings, store, snapshot, result)
     generation_ms = (time.perf_counter() - started) * 1000.0
     stab = result["stats"].get("stability")
     result["stability"] = {"previous_run_id": prev_id, **stab} if stab is not None else None
@@ -130,6 +133,7 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     run = plans.save_run(store.engine, snapshot_time=snapshot.time, generation_ms=generation_ms,
                          params={**overrides, **({"maintenance_nodes": list(maintenance_nodes)}
                                                  if maintenance_nodes else {})}, result=result)
+    forecast_hooks.after_run(settings, store, snapshot, run.id, result)
     return {"run_id": run.id, "generated_at": run.created_at, **result}
 
 

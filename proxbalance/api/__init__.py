@@ -41,6 +41,7 @@ BLUEPRINTS = (
     "proxbalance.api.routes_system",
     "proxbalance.api.routes_history",
     "proxbalance.api.routes_nodes_ops",
+    "proxbalance.api.routes_forecast",
 )
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"

@@ -17,6 +17,7 @@ from proxbalance.api.endpoint import endpoint
 from proxbalance.api.executor_ctx import executor_ctx
 from proxbalance.api.models import NodeName, StrictModel, VmId
 from proxbalance.api.state import state
+from proxbalance.forecasts import last_backtest
 from proxbalance.store import plans
 
 bp = Blueprint("recommendations", __name__)
@@ -130,7 +131,8 @@ def threshold_suggestions():
 @endpoint(bp, "GET", "/api/recommendations/diagnostics", response=R.DiagnosticsResponse,
           summary="State of the recommendation engine: timing, counts, skip reasons, cache ages.")
 def diagnostics():
-    return {"diagnostics": svc.diagnostics(state().store, cluster_now=state().clock())}
+    return {"diagnostics": {**svc.diagnostics(state().store, cluster_now=state().clock()),
+                            "forecast_backtest": last_backtest(state().store)}}
 
 
 @endpoint(bp, "GET", "/api/recommendations/export", query=ExportQuery, response=R.ExportResponse,

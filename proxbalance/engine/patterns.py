@@ -15,11 +15,12 @@ Pure numpy. Input ``y`` is ``(S, T)`` hourly means (NaN = no data) in one unit p
 * **windows**: the ``n_windows`` non-overlapping ``window_hours``-long windows of the day (wrapping midnight)
   with the lowest mean profile: when moving costs least.
 * **profile**: ``growing`` (growth above ``growth_min`` and a steady slope), else ``daily_cycle`` (daily or weekly
-  strength above ``cycle_min``), else ``bursty`` (at least ``bursty_min`` burst hours per 100), else ``steady``.
+  strength above ``cycle_min``), else ``bursty`` (at least ``bursty_min`` bursts per 7 days of data), else ``steady``.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ class PatternParams:
     burst_sigma: float = 4.0
     burst_min: float = 5.0  # units (e.g. % points) a burst must exceed the expected value by
     cycle_min: float = 0.3
-    bursty_min: float = 2.0  # burst hours per 100 hours
+    bursty_min: float = 1.5  # bursts per 7 days
     growth_min: float = 0.25  # relative rise over the window
     growth_r2: float = 0.5  # share of the day-mean variance the linear trend must explain
     window_hours: int = 2
@@ -64,20 +65,19 @@ class Patterns:
     days: float
 
 
-def _ffill(y: np.ndarray) -> np.ndarray:
-    from .forecast import ffill
-
-    return ffill(y)
-
-
 def analyze(y: np.ndarray, end_hour: int, params: PatternParams | None = None) -> Patterns:
-    """Patterns of every row of ``y`` (S, T hourly)."""
+    """Patterns of every row of ``y`` (S, T hourly); rows without data come out steady and zero."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: handled below, no need to shout
+        return _analyze(y, end_hour, params)
+
+
+def _analyze(y: np.ndarray, end_hour: int, params: PatternParams | None) -> Patterns:
     p = params or PatternParams()
     y = np.asarray(y, dtype=float)
     S, T = y.shape
     hours = np.arange(end_hour - T, end_hour)
     ok = ~np.isnan(y)
-    yf = _ffill(y) if T else y
     day_id = hours // DAY_H
     days_u, day_ix = np.unique(day_id, return_inverse=True)
     D = len(days_u)
@@ -150,13 +150,14 @@ def analyze(y: np.ndarray, end_hour: int, params: PatternParams | None = None) -
     quiet = np.argsort(expected, axis=1, kind="stable")[:, :p.n_peak]
     win, wmeans = _windows(expected, p.window_hours, p.n_windows)
     bh = burst.sum(axis=1)
+    n_bursts = starts.sum(axis=1)
     prof_names = []
     for i in range(S):
         if growth[i] > p.growth_min and r2[i] > p.growth_r2:
             prof_names.append("growing")
         elif daily[i] > p.cycle_min or (np.isfinite(weekly[i]) and weekly[i] > p.cycle_min):
             prof_names.append("daily_cycle")
-        elif T and 100.0 * bh[i] / max(ok[i].sum(), 1) >= p.bursty_min:
+        elif T and 7.0 * DAY_H * n_bursts[i] / max(ok[i].sum(), 1) >= p.bursty_min:
             prof_names.append("bursty")
         else:
             prof_names.append("steady")

@@ -119,6 +119,7 @@ def ref_scores(a, cfg):
             p["pressure"] = pr
             prev = -1 if a.prev_choice is None else int(a.prev_choice[g])
             p["stability"] = 0.0 if prev == -1 or prev == n else c["stability_margin"]
+            p["forecast_peak"] = _ref_forecast_peak(a, c, n, ww)
             p = {k: v * cfg.terms.get(k, 1.0) for k, v in p.items() if cfg.terms.get(k, 1.0) > 0}
             live = a.online[n] and not a.maintenance[n]
             strict = list(a.anti_strict) if a.anti_strict is not None else [True] * anti_k
@@ -137,3 +138,21 @@ def ref_scores(a, cfg):
         allowed.append(arow)
         parts.append(prow)
     return totals, allowed, parts
+
+
+def _ref_forecast_peak(a, c, n, ww):
+    """docs/forecast.md: H(B) = h(B + excess) - h(B), h = predicted tiers + proportional part (0 without a forecast)."""
+    excess = ((getattr(a, "forecast", None) or {}).get("excess") or {}).get(a.node_names[n], (0.0, 0.0))
+    out = 0.0
+    for i, (pre, res) in enumerate((("cpu", CPU), ("mem", MEM))):
+        t = c[f"{pre}_threshold"]
+        levels = [(t, c[f"predicted_{pre}_over_penalty"]), (t + c[f"{pre}_threshold_offset_1"], c[f"predicted_{pre}_high_penalty"]),
+                  (t + c[f"{pre}_threshold_offset_2"], c[f"predicted_{pre}_extreme_penalty"])]
+        ex = max(excess[i], 0.0)
+
+        def h(x, res=res, levels=levels, t=t, pre=pre):
+            pct = x / a.cap[n][res] * 100
+            return tier(pct, levels) + c[f"{pre}_overload_penalty_per_pct"] * max(pct - t, 0.0)
+        w, wo = ww("blend", res)
+        out += (h(w + ex) - h(w)) - (h(wo + ex) - h(wo))
+    return out

@@ -9,9 +9,11 @@
 A node's predicted peak in any planning state is its blended load in that state plus its excess: guests moved
 in add their blended demand to the coming peak, guests moved out take theirs away. Keyed by node name, so
 the planner's virtual step clusters (steps.py) read the right node.
-The curve charges, per resource, the predicted-peak tiers of ``predicted_cpu`` / ``predicted_mem`` (same
-thresholds and penalties) plus the proportional part per % above the threshold, marginally like every load
-term (``h(with the guest) - h(without it)``), so the gain of a move is the drop of the cluster total.
+With ``h`` the tiers of ``predicted_cpu`` / ``predicted_mem`` (same thresholds and penalties) plus the
+proportional part per % above the threshold, the node-state curve is the *extra* cost of the coming peak over
+what ``predicted_*`` already charge on the blended load: ``H(B) = h(B + excess) - h(B)`` (>= 0, 0 without an
+excess), charged marginally like every load term (``H(with the guest) - H(without it)``), so the gain of a
+move is the drop of the cluster total.
 """
 
 from __future__ import annotations
@@ -68,15 +70,22 @@ def forecast_peak(v, a):
     out = None
     for i, (r, prefix) in enumerate(((CPU, "cpu"), (MEM, "mem"))):
         h, lo = _curve(a, prefix)
-        L = v.load("blend", r) + excess[v.cols, i]  # (c,) predicted peak of each column's node in this state
+        ex = excess[v.cols, i]  # (c,)
+        if not ex.any():
+            continue
+        B = v.load("blend", r)  # (c,) blended load of each column's node in this state
         C = v.cap(r)
         d = v.demand("blend", r)  # (m,)
-        if not len(d) or float(((L + np.abs(d).max()) / C).max()) <= lo:
+        if not len(d) or float(((B + ex + np.abs(d).max()) / C).max()) <= lo:
             continue
-        hL = h(L / C)
-        m = h((L[None, :] + d[:, None]) / C[None, :]) - hL[None, :]
+
+        def H(x, ex=ex, C=C, h=h, cols=slice(None)):  # node-state curve: extra cost of the coming peak
+            return h((x + ex[cols]) / C[cols]) - h(x / C[cols])
+
+        HB = H(B)
+        m = H(B[None, :] + d[:, None]) - HB[None, :]
         if len(v.on_i):
             i_, j_ = v.on_i, v.on_j
-            m[i_, j_] = hL[j_] - h((L[j_] - d[i_]) / C[j_])
+            m[i_, j_] = HB[j_] - H(B[j_] - d[i_], cols=j_)
         out = m if out is None else out + m
     return out if out is not None else zero(v.shape)

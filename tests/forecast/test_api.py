@@ -1,0 +1,114 @@
+"""Forecast alerts, score history, workload patterns and diagnostics over the real stack (simulator)."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxbalance.api import create_app
+from proxbalance.collector import collect_once
+from proxbalance.sim import SimServer
+from proxbalance.store import Store
+from proxbalance.store.keys import create_key
+from proxbalance.store.snapshots import latest_snapshot
+from tests.collector.conftest import sim_settings
+from tests.sim.conftest import admin
+
+NODE = "pve3"  # 16 cores, about 30 % CPU in the demo scenario at the start
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Demo sim with 8 days of backfilled history; then pve3's guests are driven to full CPU for 3 hours."""
+    with SimServer(scenario="demo", seed=0, stepped=True) as sim:
+        settings = sim_settings(sim, tmp_path_factory.mktemp("fc") / "data", **{"collection.backfill": True})
+        store = Store.open(settings)
+        collect_once(settings, store, now=sim.now())
+        app = create_app(settings, store, clock=sim.now)
+        client = app.test_client()
+        key = create_key(store.engine, "fc", "admin")[1]
+        h = {"X-API-Key": key}
+        before = client.get("/api/recommendations/forecasts", headers=h).get_json()
+        snap = latest_snapshot(store.engine)
+        for g in snap.guests:
+            if g.node == NODE and g.status == "running":
+                admin(sim, "POST", f"guests/{g.vmid}/spike", cpu=1.0, duration=12 * 3600)
+        for _ in range(18):  # 3 hours, a collection every 10 minutes
+            admin(sim, "POST", "advance", seconds=600)
+            collect_once(settings, store, now=sim.now())
+        yield {"client": client, "h": h, "before": before, "sim": sim, "settings": settings, "store": store}
+        store.close()
+
+
+def test_alert_fires_for_the_node_driven_over_its_threshold(stack):
+    c, h = stack["client"], stack["h"]
+    assert not [a for a in stack["before"]["forecasts"] if a["node"] == NODE and a["severity"] != "info"]
+    j = c.get(f"/api/recommendations/forecasts?node={NODE}&metric=cpu", headers=h).get_json()
+    assert j["success"] and j["count"] >= 1
+    a = j["forecasts"][0]
+    assert a["node"] == NODE and a["metric"] == "cpu" and a["severity"] in ("critical", "warning")
+    assert a["exceeds_by_pct"] > 0 and a["predicted_peak_pct"] > a["threshold_pct"] == 60.0
+    assert 0.5 < a["probability"] <= 1.0 and a["band_80_pct"][0] <= a["predicted_peak_pct"] <= a["band_80_pct"][1]
+    assert a["crosses_at"].endswith("Z") and a["hours_until"] >= 0
+    series = j["node_forecasts"][NODE]["cpu"]
+    assert len(series["mean_pct"]) == 48 and list(j["node_forecasts"]) == [NODE]
+    # filters
+    only = c.get("/api/recommendations/forecasts?severity=info", headers=h).get_json()
+    assert all(x["severity"] == "info" for x in only["forecasts"])
+    mem = c.get("/api/recommendations/forecasts?metric=memory", headers=h).get_json()
+    assert all(x["metric"] == "memory" for x in mem["forecasts"])
+
+
+@pytest.mark.parametrize("query, field", [("severity=bad", "severity"), ("metric=disk", "metric"),
+                                          ("node=bad%20name", "node"), ("extra=1", "extra")])
+def test_forecast_filters_are_validated(stack, query, field):
+    r = stack["client"].get(f"/api/recommendations/forecasts?{query}", headers=stack["h"])
+    assert r.status_code == 400 and r.get_json()["error"]["details"]["field"] == field
+
+
+def test_unknown_node_is_404(stack):
+    c, h = stack["client"], stack["h"]
+    for path in ("/api/recommendations/forecasts?node=nope", "/api/score-history?node=nope",
+                 "/api/workload-patterns?node=nope"):
+        assert c.get(path, headers=h).status_code == 404
+
+
+def test_score_history_records_collections_and_runs(stack):
+    c, h = stack["client"], stack["h"]
+    run = c.post("/api/recommendations", json={}, headers=h).get_json()
+    j = c.get("/api/score-history?hours=6", headers=h).get_json()
+    sources = [p["source"] for p in j["history"]]
+    assert sources.count("collection") == 19 and sources[-1] == "recommendation"
+    last = j["history"][-1]
+    assert last["run_id"] == run["run_id"] and last["after_peak_pct"] is not None
+    assert {n["node"] for n in last["nodes"]} == {"pve1", "pve2", "pve3", "pve4", "pve5"}
+    hot = [n for n in j["history"][-2]["nodes"] if n["node"] == NODE][0]
+    assert hot["cpu_pct"] > 60 and hot["score"] == pytest.approx(100 - max(hot["cpu_pct"], hot["mem_pct"]), abs=0.01)
+    one = c.get(f"/api/score-history?hours=6&node={NODE}", headers=h).get_json()
+    assert one["count"] == j["count"] and all([n["node"] for n in p["nodes"]] == [NODE] for p in one["history"])
+    assert c.get("/api/score-history?hours=0", headers=h).status_code == 400
+    # profiles are shown with each recommendation and used in confidence and risk
+    rec = run["recommendations"][0]
+    assert "guest_profile" in rec and "profile_adjustment" in rec
+    assert rec["guest_profile"]["profile"] in ("steady", "daily_cycle", "bursty", "growing")
+
+
+def test_workload_patterns(stack):
+    c, h = stack["client"], stack["h"]
+    j = c.get("/api/workload-patterns", headers=h).get_json()
+    assert j["hours"] == 168 and j["count"] == 5
+    n = j["nodes"][0]
+    for m in ("cpu", "memory"):
+        assert set(n[m]) >= {"daily_cycle", "weekly_cycle", "bursts", "trend", "profile"}
+        assert len(n[m]["daily_cycle"]["hourly_profile_pct"]) == 24
+    assert len(n["recommended_migration_windows"]) == 3
+    hot = c.get(f"/api/workload-patterns?node={NODE}&hours=48", headers=h).get_json()["nodes"][0]
+    assert hot["cpu"]["trend"]["slope_pct_per_day"] > 0  # the last hours were driven up
+    assert c.get("/api/workload-patterns?hours=5", headers=h).status_code == 400
+
+
+def test_diagnostics_show_the_last_backtest(stack):
+    d = stack["client"].get("/api/recommendations/diagnostics", headers=stack["h"]).get_json()["diagnostics"]
+    bt = d["forecast_backtest"]
+    assert bt is not None and bt["nodes"]["origins"] >= 1
+    assert bt["nodes"]["cpu"]["h1"]["points"] > 0 and bt["nodes"]["cpu"]["h24"]["mae_pct"] is not None
+    assert "guests_evaluated" in d  # the rest of the diagnostics is still there

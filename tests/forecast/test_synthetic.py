@@ -1,0 +1,114 @@
+"""Forecasts and patterns find what was put into synthetic series of known shape."""
+
+import numpy as np
+import pytest
+
+from proxbalance.engine.forecast import forecast
+from proxbalance.engine.patterns import analyze
+
+END = 500_000 // 24 * 24  # an hour index at midnight UTC
+DAYS = 28
+T = DAYS * 24
+HOD = (np.arange(END - T, END) % 24).astype(float)
+RNG = np.random.default_rng(0)
+
+
+def daily(amp=20.0, noise=1.0):
+    return 50.0 + amp * np.sin(2 * np.pi * (HOD - 0) / 24.0) + RNG.normal(0, noise, T)
+
+
+def future_daily(amp=20.0, H=48):
+    hod = np.arange(END, END + H) % 24
+    return 50.0 + amp * np.sin(2 * np.pi * hod / 24.0)
+
+
+def test_daily_cycle_is_forecast_and_found():
+    y = daily()[None, :]
+    f = forecast(y, END, 48)
+    truth = future_daily()
+    assert np.abs(f.mean[0] - truth).mean() < 2.0
+    assert np.abs(y[0, -1] - truth).mean() > 8.0  # persistence would be far off
+    assert np.all(f.lo[0] <= f.mean[0]) and np.all(f.mean[0] <= f.hi[0])
+    p = analyze(y, END)
+    assert p.daily_strength[0] > 0.9 and p.profile == ["daily_cycle"]
+    assert 5 <= p.peak_hours[0, 0] <= 7 and 17 <= p.quiet_hours[0, 0] <= 19  # sin peaks at 06:00, low at 18:00
+    assert all(16 <= s <= 19 for s in p.windows[0, :1])  # the quietest 2 h window starts around 17:00
+    assert p.burst_count[0] == 0
+
+
+def test_trend_is_extrapolated_and_flagged_growing():
+    slope = 2.0  # % per day
+    y = (10.0 + slope * np.arange(T) / 24.0 + RNG.normal(0, 0.3, T))[None, :]
+    f = forecast(y, END, 48)
+    end_level = 10.0 + slope * (T - 1) / 24.0
+    assert abs(f.mean[0, 23] - (end_level + slope)) < 1.0
+    p = analyze(y, END)
+    assert p.profile == ["growing"] and abs(p.slope_per_day[0] - slope) < 0.2
+
+
+def test_step_is_followed():
+    y = np.where(np.arange(T) < T - 72, 20.0, 60.0)[None, :] + RNG.normal(0, 0.5, (1, T))
+    f = forecast(y, END, 24)
+    assert np.abs(f.mean[0] - 60.0).max() < 6.0
+
+
+def test_bursts_are_found_and_do_not_drag_the_forecast():
+    y = 10.0 + RNG.normal(0, 0.5, T)
+    starts = (50, 130, 200, 290, 350, 420, 500, T - 100)  # 2 a week
+    for s in starts:
+        y[s:s + 2] += 50.0
+    p = analyze(y[None, :], END)
+    assert p.burst_count[0] == 8 and p.burst_hours[0] == 16 and p.burst_max[0] > 40
+    assert p.last_burst_hour[0] == END - T + starts[-1] + 1
+    assert p.profile == ["bursty"]
+    f = forecast(y[None, :], END, 24)
+    assert np.abs(f.mean[0] - 10.0).max() < 2.0
+
+
+def test_flat_series():
+    y = np.full((1, T), 30.0)
+    f = forecast(y, END, 48)
+    assert np.allclose(f.mean, 30.0) and np.allclose(f.lo, 30.0) and np.allclose(f.hi, 30.0)
+    p = analyze(y, END)
+    assert p.profile == ["steady"] and p.daily_strength[0] == 0.0 and p.burst_count[0] == 0
+    assert np.isfinite(p.weekly_strength[0]) and p.weekly_strength[0] == 0.0
+
+
+def test_band_covers_about_80_percent_of_noise():
+    S = 200
+    y = 40.0 + RNG.normal(0, 5.0, (S, T + 24))
+    f = forecast(y[:, :T], END, 24)
+    inside = (y[:, T:] >= f.lo) & (y[:, T:] <= f.hi)
+    assert 0.72 <= inside.mean() <= 0.9
+
+
+def test_weekly_cycle_is_found():
+    dow = ((np.arange(END - T, END) // 24 + 3) % 7)
+    y = np.where(dow >= 5, 10.0, 40.0) + RNG.normal(0, 1.0, T)  # quiet weekends
+    p = analyze(y[None, :], END)
+    assert p.weekly_strength[0] > 0.8
+    assert p.weekly_profile[0, 5] < 15 and p.weekly_profile[0, 2] > 35
+    f = forecast(y[None, :], END, 48)
+    fut_dow = ((np.arange(END, END + 48) // 24 + 3) % 7)
+    truth = np.where(fut_dow >= 5, 10.0, 40.0)
+    assert np.abs(f.mean[0] - truth).mean() < 3.0
+
+
+@pytest.mark.parametrize("T_short", [0, 1, 10, 30])
+def test_short_and_missing_history(T_short):
+    y = np.full((3, T_short), 5.0)
+    if T_short:
+        y[1] = np.nan
+    f = forecast(y, END, 12)
+    assert f.mean.shape == (3, 12) and np.isfinite(f.mean).all()
+    if T_short:
+        assert np.allclose(f.mean[0], 5.0) and np.allclose(f.mean[1], 0.0)
+    p = analyze(y, END)
+    assert len(p.profile) == 3
+
+
+def test_rows_are_independent_of_order():
+    y = np.stack([daily(), daily(5.0), np.full(T, 7.0)])
+    a = forecast(y, END, 24).mean
+    b = forecast(y[::-1], END, 24).mean[::-1]
+    assert np.allclose(a, b)
