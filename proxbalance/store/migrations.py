@@ -12,10 +12,18 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from proxbalance.store import automation, leases, maintenance, migrations_log, notifications, plans, schema
-from proxbalance.store import config_layer, leases, plans, schema
+from proxbalance.store import (
+    automation,
+    config_layer,
+    forecast_tables,
+    leases,
+    maintenance,
+    migrations_log,
+    notifications,
+    plans,
+    schema,
+)
 from proxbalance.store.tx import write_tx
-from proxbalance.store import forecast_tables, plans, schema
 
 
 @dataclass(frozen=True)
