@@ -145,24 +145,6 @@ SETTINGS: tuple[Setting, ...] = (
        min=1, max=10080),
     _s("automation.in_process", bool, False, "Run automation cycles inside the API process (APScheduler) instead "
        "of the systemd timer proxbalance-automigrate.timer. Single-process servers only."),
-    # Forecasts, score history, workload patterns
-    _s("forecast.enabled", bool, True, "Forecast node load and let the plan avoid nodes about to peak "
-       "(forecast_peak term)."),
-    _s("forecast.horizon_hours", int, 48, "Hours ahead forecasts and forecast alerts look.", min=1, max=48),
-    _s("forecast.penalty_horizon_hours", int, 24, "Hours ahead the forecast_peak term looks for a node's peak.",
-       min=1, max=48),
-    _s("forecast.penalty_band", str, "mean", "Peak the forecast_peak term uses: the mean forecast or the upper "
-       "80 % band.", choices=("mean", "upper")),
-    _s("forecast.history_days", int, 28, "Days of hourly history the forecaster reads.", min=2, max=365),
-    _s("forecast.critical_hours", int, 6, "A forecast threshold crossing sooner than this is critical.",
-       min=1, max=48),
-    _s("forecast.backtest_interval_minutes", int, 60, "Minutes between backtests of the forecaster on the "
-       "store's own history.", min=1, max=10080),
-    _s("forecast.score_history_days", int, 30, "Days of score history kept.", min=1, max=3650),
-    # Automation
-    _s("automation.enabled", bool, False, "Let the automation timer migrate guests."),
-    _s("automation.dry_run", bool, True, "Plan and log, never migrate."),
-    _s("automation.interval_minutes", int, 60, "Minutes between automation cycles.", min=1, max=10080),
     _s("automation.max_migrations_per_run", int, 3, "Most migrations one cycle starts.", min=1, max=100),
     _s("automation.max_concurrent", int, 1, "Most migrations in flight in the cluster at once (ours and "
        "others'); a cycle starts nothing while this many run.", min=1, max=16),
@@ -204,6 +186,20 @@ SETTINGS: tuple[Setting, ...] = (
        "node) tolerated before guest-count balancing proposes a move.", min=1, max=10000),
     _s("automation.lease_seconds", int, 900, "A cycle's lease (seconds, renewed while it runs): a crashed "
        "cycle's lease expires after this.", min=2, max=86400),
+    # Forecasts, score history, workload patterns
+    _s("forecast.enabled", bool, True, "Forecast node load and let the plan avoid nodes about to peak "
+       "(forecast_peak term)."),
+    _s("forecast.horizon_hours", int, 48, "Hours ahead forecasts and forecast alerts look.", min=1, max=48),
+    _s("forecast.penalty_horizon_hours", int, 24, "Hours ahead the forecast_peak term looks for a node's peak.",
+       min=1, max=48),
+    _s("forecast.penalty_band", str, "mean", "Peak the forecast_peak term uses: the mean forecast or the upper "
+       "80 % band.", choices=("mean", "upper")),
+    _s("forecast.history_days", int, 28, "Days of hourly history the forecaster reads.", min=2, max=365),
+    _s("forecast.critical_hours", int, 6, "A forecast threshold crossing sooner than this is critical.",
+       min=1, max=48),
+    _s("forecast.backtest_interval_minutes", int, 60, "Minutes between backtests of the forecaster on the "
+       "store's own history.", min=1, max=10080),
+    _s("forecast.score_history_days", int, 30, "Days of score history kept.", min=1, max=3650),
     # Notifications (docs/automation.md)
     _s("notifications.enabled", bool, False, "Send notifications through apprise."),
     _s("notifications.urls", list, [], "Apprise URLs (discord://..., mailto://..., json://...). Secret: they carry "
