@@ -30,9 +30,16 @@ class SharedWindow:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA busy_timeout=10000")
+            deadline = time.monotonic() + 10
+            while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                try:  # switching needs a moment alone with the file: workers starting together retry
+                    conn.execute("PRAGMA journal_mode=WAL")
+                except sqlite3.OperationalError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.01)
+            conn.execute("PRAGMA synchronous=OFF")
             self._local.conn = conn
         return conn
 
