@@ -32,11 +32,12 @@ export async function refresh() {
   }
   fill(ui.status,
     kpi("Automation", status.enabled ? "enabled" : "disabled", status.dry_run ? "dry run: plans only" : "migrates for real"),
-    kpi("Next run", status.next_run ? fmt.time(status.next_run) : "–", status.timer ? `via ${status.timer}` : ""),
+    kpi("Next run", status.next_run ? fmt.time(status.next_run) : "–", timerText(status.timer)),
     kpi("Last cycle", status.last_cycle ? fmt.time(status.last_cycle.finished_at || status.last_cycle.started_at) : "never",
-      status.last_cycle ? (status.last_cycle.summary || status.last_cycle.state || "") : ""),
-    kpi("Paused", status.paused ? "yes" : "no", status.paused ? (status.pause_reason || "") : ""));
-  const decisions = (logs && (logs.decisions || logs.entries || logs.logs)) || status.recent_decisions || [];
+      status.last_cycle ? `${status.last_cycle.mode} · ${status.last_cycle.status}` : ""),
+    kpi("Last 24 h", `${status.counts?.executed ?? 0} moved`, `${status.counts?.blocked ?? 0} stopped by a gate · ${status.counts?.dry_run ?? 0} dry run`),
+    kpi("Paused", status.paused ? "yes" : "no", status.paused ? (status.paused.reason || "") : ""));
+  const decisions = (logs && logs.entries) || [];
   fill(ui.decisions, table([
     { key: "time", label: "Time", render: (d) => fmt.time(d.time || d.created_at) },
     { key: "vmid", label: "Guest", num: true },
@@ -60,38 +61,52 @@ async function cycle(kind) {
   fill(ui.result, notice(kind === "test" ? "Running a dry cycle…" : "Running a cycle…"));
   try {
     const res = await api(`/api/automigrate/${kind}`, { method: "POST", body: {} });
-    const c = res.cycle || res;
-    fill(ui.result, notice(`${kind === "test" ? "Dry cycle" : "Cycle"} done: ${c.summary || `${(c.executed || []).length} executed, ${(c.decisions || []).length} decisions`}.`, "ok"));
+    const verdicts = res.verdicts || [];
+    const by = (v) => verdicts.filter((x) => x.verdict === v).length;
+    fill(ui.result, notice(`${kind === "test" ? "Test cycle" : "Cycle"} #${res.cycle_id} ${res.status}: ${verdicts.length} candidates, `
+      + `${by("executed")} executed, ${by("blocked")} stopped by a gate, ${by("dry_run")} dry run.`, "ok"));
     await refresh();
   } catch (err) { fill(ui.result, notice(humanError(err), "error")); }
 }
 
-const FIELDS = [
-  ["enabled", "Enabled", "checkbox"], ["dry_run", "Dry run (plan only)", "checkbox"],
-  ["max_migrations_per_run", "Most migrations per cycle", "number"], ["max_concurrent", "Most in flight", "number"],
-  ["min_confidence", "Minimum confidence (0-100)", "number"], ["interval_minutes", "Minutes between cycles", "number"],
-];
+function timerText(t) {
+  if (!t) return "";
+  if (typeof t === "string") return `via ${t}`;
+  return `${t.kind || t.mode || "timer"} ${t.enabled === false ? "off" : "on"}`;
+}
+
+const LABELS = {
+  "automation.enabled": "Enabled", "automation.dry_run": "Dry run (plan only)",
+  "automation.max_migrations_per_run": "Most migrations per cycle", "automation.max_concurrent": "Most in flight",
+  "automation.min_confidence": "Minimum confidence (0-100)", "automation.interval_minutes": "Minutes between cycles",
+  "automation.windows": "Migration windows (comma separated, e.g. mon-fri 22:00-06:00)",
+  "automation.blackouts": "Blackout periods (comma separated)", "automation.timezone": "Time zone",
+};
 
 async function drawConfig() {
   const body = await optional("/api/automigrate/config").catch(() => null);
   if (!body) { fill(ui.config, notice("Automation settings are not available on this server.")); return; }
-  const cfg = body.config || body;
-  const inputs = FIELDS.filter(([k]) => k in cfg).map(([k, label, type]) => h("label", { class: type === "checkbox" ? "check" : "" },
-    type === "checkbox" ? h("input", { type, name: k, checked: !!cfg[k] }) : null, label,
-    type !== "checkbox" ? h("input", { type, name: k, value: cfg[k], min: 0 }) : null));
-  const extra = Object.entries(cfg).filter(([k, v]) => !FIELDS.some(([f]) => f === k) && (typeof v === "string" || typeof v === "number"))
-    .map(([k, v]) => h("label", {}, k.replaceAll("_", " "), h("input", { type: typeof v === "number" ? "number" : "text", name: k, value: v, "data-kind": typeof v })));
-  fill(ui.config, inputs, extra, h("div", { class: "row" }, h("button", { type: "submit", class: "primary" }, "Save")),
+  const cfg = body.config || {};
+  const keys = Object.keys(cfg).filter((k) => k.startsWith("automation.") &&
+    (Array.isArray(cfg[k]) || ["string", "number", "boolean"].includes(typeof cfg[k])));
+  const inputs = keys.map((k) => {
+    const v = cfg[k];
+    const label = LABELS[k] || k.replace("automation.", "").replaceAll("_", " ");
+    if (typeof v === "boolean") return h("label", { class: "check" }, h("input", { type: "checkbox", name: k, checked: v }), label);
+    if (Array.isArray(v)) return h("label", {}, label, h("input", { type: "text", name: k, value: v.join(", "), "data-kind": "list" }));
+    return h("label", {}, label, h("input", { type: typeof v === "number" ? "number" : "text", step: "any", name: k, value: v }));
+  });
+  fill(ui.config, inputs, h("div", { class: "row" }, h("button", { type: "submit", class: "primary", id: "auto-save" }, "Save")),
     h("div", { id: "auto-config-msg", role: "status" }));
 }
 
 async function saveConfig(event) {
   event.preventDefault();
-  const form = event.target;
   const out = {};
-  for (const el of form.querySelectorAll("input")) {
+  for (const el of event.target.querySelectorAll("input")) {
     if (el.type === "checkbox") out[el.name] = el.checked;
     else if (el.type === "number") out[el.name] = Number(el.value);
+    else if (el.dataset.kind === "list") out[el.name] = el.value.split(",").map((x) => x.trim()).filter(Boolean);
     else out[el.name] = el.value;
   }
   const msg = document.getElementById("auto-config-msg");

@@ -1,5 +1,5 @@
 // Nodes: maintenance mode and evacuation with a plan preview, live per-guest progress and cancel.
-import { api, humanError } from "../api.js";
+import { api, humanError, optional } from "../api.js";
 import { bar, card, confirmDialog, fill, fmt, h, notice, table } from "../dom.js";
 
 const ui = {};
@@ -18,8 +18,9 @@ export async function render(view) {
 }
 
 export async function refresh() {
-  const body = await api("/api/nodes-only");
-  const nodes = Object.values(body.nodes);
+  const [body, maint] = await Promise.all([api("/api/nodes-only"), optional("/api/maintenance").catch(() => null)]);
+  const flagged = new Set((maint && maint.maintenance_nodes) || []);
+  const nodes = Object.values(body.nodes).map((n) => ({ ...n, maintenance: n.maintenance || flagged.has(n.name) }));
   fill(ui.list, table([
     { key: "name", label: "Node" },
     { key: "status", label: "Status", render: (n) => h("span", { class: `pill ${n.online ? "ok" : "error"}` }, n.maintenance ? "maintenance" : n.status) },
@@ -39,7 +40,7 @@ async function toggleMaintenance(n) {
       : "The node becomes a target for moves again."), on ? "Enter maintenance" : "End maintenance");
   if (!ok) return;
   try {
-    await api(`/api/nodes/${encodeURIComponent(n.name)}/maintenance`, { method: on ? "POST" : "DELETE", body: on ? { reason: "dashboard" } : undefined });
+    await api(`/api/nodes/${encodeURIComponent(n.name)}/maintenance`, { method: "POST", body: { enable: on, reason: "set from the dashboard" } });
     await refresh();
   } catch (err) { fill(ui.evac, notice(humanError(err), "error")); }
 }
@@ -48,7 +49,7 @@ function moveRows(moves) {
   return table([
     { key: "vmid", label: "Guest", num: true, render: (m) => `${m.vmid} ${m.name || ""}` },
     { key: "target_node", label: "To", render: (m) => m.target_node || "–" },
-    { key: "mode", label: "Mode", render: (m) => m.mode || m.migration_mode || (m.online ? "live" : "offline") },
+    { key: "status", label: "Guest", render: (m) => `${m.guest_type === "lxc" ? "CT" : "VM"} ${m.status || ""}${m.ha ? " · HA" : ""}` },
     { key: "state", label: "State", render: (m) => h("span", { class: `pill ${m.state || "pending"}` }, m.state || "planned") },
     { key: "detail", label: "Detail", render: (m) => m.detail || m.reason || m.error || "" },
   ], moves, { id: "evac-moves", empty: "No guest to move." });
@@ -59,21 +60,23 @@ async function preview(node) {
   let plan;
   try { plan = await api("/api/nodes/evacuate", { method: "POST", body: { node, dry_run: true } }); }
   catch (err) { fill(ui.evac, notice(humanError(err), "error")); return; }
-  const moves = plan.moves || plan.plan || [];
-  const blocked = plan.blocked || plan.cannot_move || [];
+  const sess = plan.session || plan;
+  const moves = sess.moves || [];
+  const blocked = (sess.left || []).map((x) => ({ ...x, state: "cannot move" }));
   fill(ui.evac, h("h3", {}, `Preview: evacuate ${node}`),
     notice(`${moves.length} guests would move${blocked.length ? `, ${blocked.length} cannot move (reasons below)` : ""}.`, blocked.length ? "warn" : "info"),
     moveRows(moves),
     blocked.length ? h("div", {}, h("h4", {}, "Cannot move"), moveRows(blocked)) : null,
     h("div", { class: "row" }, h("button", { type: "button", class: "primary", id: "evac-run",
-      onclick: () => run(node) }, `Evacuate ${node} now`)));
+      onclick: () => run(node, plan.session_id) }, `Evacuate ${node} now`)));
 }
 
-async function run(node) {
+async function run(node, previewId) {
   const ok = await confirmDialog(`Evacuate ${node}?`, h("p", {}, "The previewed moves run now, a few at a time. You can cancel; moves already running finish."), "Evacuate");
   if (!ok) return;
   try {
-    const res = await api("/api/nodes/evacuate", { method: "POST", body: { node } });
+    // run exactly the reviewed plan (a move that became invalid is re-planned and shown in the session)
+    const res = await api("/api/nodes/evacuate", { method: "POST", body: { node, from_preview: previewId } });
     session = { id: res.session_id || res.session?.id, node };
     watch();
   } catch (err) { fill(ui.evac, notice(humanError(err), "error")); }
@@ -87,13 +90,15 @@ function watch() {
     try { s = await api(`/api/nodes/evacuate/status/${encodeURIComponent(session.id)}`); }
     catch (err) { fill(ui.evac, notice(humanError(err), "error")); return; }
     const sess = s.session || s;
-    const moves = sess.moves || sess.guests || [];
+    const moves = sess.moves || [];
+    const left = sess.left || [];
     const done = moves.filter((m) => ["completed", "failed", "skipped", "cancelled"].includes(m.state)).length;
-    const finished = ["completed", "completed_with_errors", "cancelled", "failed"].includes(sess.state || sess.status);
+    const finished = ["completed", "completed_with_errors", "cancelled", "failed", "interrupted"].includes(sess.state || sess.status);
     fill(ui.evac, h("h3", {}, `Evacuation of ${session.node}: ${sess.state || sess.status}`),
       h("progress", { max: Math.max(1, moves.length), value: done, "aria-label": "evacuation progress" }),
       h("p", {}, `${done} of ${moves.length} guests done · started ${fmt.time(sess.created_at || sess.started_at)}`),
       moveRows(moves),
+      left.length ? h("div", {}, h("h4", {}, "Left on the node"), moveRows(left.map((x) => ({ ...x, state: "left" })))) : null,
       finished ? null : h("button", { type: "button", id: "evac-cancel", onclick: cancel }, "Cancel evacuation"));
     if (!finished) poller = setTimeout(tick, 1500);
   };

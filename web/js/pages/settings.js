@@ -76,9 +76,10 @@ async function notify() {
   const providers = body.providers || [];
   const msg = h("div", { role: "status" });
   fill(ui.notify, providers.length ? table([
-    { key: "name", label: "Service", render: (p) => p.name || p.service || p.provider },
-    { key: "url", label: "URL (redacted)", render: (p) => p.url || p.redacted_url || "" },
-    { key: "status", label: "Last delivery", render: (p) => p.last_status || p.status || "never" },
+    { key: "service", label: "Service", render: (p) => `${p.service} (${p.id})` },
+    { key: "url", label: "URL (secrets masked)", render: (p) => p.url },
+    { key: "last_delivery", label: "Last delivery", render: (p) => !p.valid ? "invalid URL" : p.last_delivery
+      ? `${p.last_delivery.ok ?? p.last_delivery.success ? "delivered" : "failed"} ${fmt.time(p.last_delivery.time || p.last_delivery.at)}` : "never" },
   ], providers, { id: "providers" }) : notice("No notification service is configured (notifications.urls)."),
   h("div", { class: "row" }, h("button", { type: "button", onclick: async () => {
     try { const r = await api("/api/notifications/test", { method: "POST", body: {} }); fill(msg, notice(r.message || "Test sent.", "ok")); }
@@ -88,11 +89,15 @@ async function notify() {
 
 async function ai() {
   const cfg = await optional("/api/config").catch(() => null);
-  const settings = cfg && (cfg.settings || cfg.config);
-  if (!settings) { fill(ui.ai, notice("AI settings are not available on this server.")); return; }
-  const rows = Object.entries(settings).filter(([k]) => k.startsWith("ai.")).map(([k, v]) => ({ k, v: typeof v === "object" && v !== null && "value" in v ? v.value : v }));
-  fill(ui.ai, rows.length ? table([{ key: "k", label: "Setting" }, { key: "v", label: "Value", render: (r) => String(r.v) }], rows, { id: "ai-settings" })
-    : notice("AI recommendations are not configured."));
+  if (!cfg || !cfg.settings) { fill(ui.ai, notice("AI settings are not available on this server.")); return; }
+  const rows = cfg.settings.filter((x) => x.name.startsWith("ai.") && ["ai.enabled", "ai.provider", "ai.openai_model",
+    "ai.anthropic_model", "ai.ollama_model", "ai.ollama_host", "ai.openai_base_url", "ai.anonymize_names",
+    "ai.attach_to_recommendations", "ai.openai_api_key", "ai.anthropic_api_key"].includes(x.name));
+  const on = rows.find((r) => r.name === "ai.enabled");
+  fill(ui.ai, notice(on && on.value ? "AI second opinion is on: suggestions are checked by the engine and never run by themselves."
+    : "AI second opinion is off (ai.enabled). Set a provider below through the configuration API or file.", on && on.value ? "ok" : "info"),
+  table([{ key: "name", label: "Setting" }, { key: "value", label: "Value", render: (r) => (r.value === "" ? "–" : String(r.value)) },
+    { key: "source", label: "From" }], rows, { id: "ai-settings" }));
 }
 
 async function keys() {
