@@ -39,9 +39,19 @@ ERROR_SCHEMA = {
 def _schema_of(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=_REF, mode="validation")
     for name, sub in schema.pop("$defs", {}).items():
-        components[name] = sub
-    components[model.__name__] = schema
-    return {"$ref": _REF.format(model=model.__name__)}
+        _put(components, name, sub)
+    name = model.__name__
+    if name in components and components[name] != schema:  # same class name in two areas: qualify it
+        name = f"{model.__module__.rsplit('.', 1)[-1]}.{name}"
+    _put(components, name, schema)
+    return {"$ref": _REF.format(model=name)}
+
+
+def _put(components: dict[str, Any], name: str, schema: dict[str, Any]) -> None:
+    """One schema per component name: two different models with one name would silently swap contracts."""
+    if name in components and components[name] != schema:
+        raise ValueError(f"two different models are both named {name!r}: rename one")
+    components[name] = schema
 
 
 def _operation(spec: EndpointSpec, components: dict[str, Any]) -> dict[str, Any]:

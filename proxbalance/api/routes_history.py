@@ -30,7 +30,7 @@ class NodeSeries(BaseModel):
     iowait_percent: list[float | None]
 
 
-class HistoryResponse(BaseModel):
+class NodeHistoryResponse(BaseModel):
     success: bool
     range: str
     step_seconds: int
@@ -42,7 +42,7 @@ def _pct(values, total: float) -> list[float | None]:
     return [None if math.isnan(v) or total <= 0 else round(100.0 * v / total, 2) for v in values]
 
 
-@endpoint(bp, "GET", "/api/history/nodes", query=HistoryQuery, response=HistoryResponse,
+@endpoint(bp, "GET", "/api/history/nodes", query=HistoryQuery, response=NodeHistoryResponse,
           summary="Node CPU/memory/iowait % over a range (1h to 1y), bucketed for charts.")
 def node_history(query: HistoryQuery):
     st = state()

@@ -54,9 +54,26 @@ def base_url(app):
     stop(server)
 
 
+#: operations whose documented answer is 502/503/504 when the service they front is unreachable here: an AI
+#: provider (none runs in this test), the checkout's git remote (this test's checkout may have none) and
+#: PVE's access API called with credentials the fuzzer invents. Any other 5xx, and a 5xx from these without
+#: the project's JSON error shape, still fails.
+UPSTREAM = {"/api/ai-models", "/api/ai-recommendations", "/api/system/check-update", "/api/system/update",
+            "/api/system/branches", "/api/system/switch-branch", "/api/system/branch-preview/{branch}",
+            "/api/system/rollback-branch", "/api/system/token-permissions", "/api/system/recreate-token",
+            "/api/system/delete-token", "/api/validate-token", "/api/system/change-host"}
+
+
 @schema.parametrize()
 @settings(max_examples=1, derandomize=True, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms(case, base_url):
-    case.call_and_validate(base_url=base_url, headers={"X-API-Key": ADMIN}, timeout=30,
-                           checks=[not_a_server_error, response_schema_conformance])
+    response = case.call(base_url=base_url, headers={"X-API-Key": ADMIN}, timeout=30)
+    checks = [response_schema_conformance]
+    upstream = case.operation.path in UPSTREAM and response.status_code in (502, 503, 504)
+    if upstream:
+        error = response.json().get("error", {})
+        assert response.json().get("success") is False and error.get("code") and error.get("message"), response.text
+    else:
+        checks.append(not_a_server_error)
+    case.validate_response(response, checks=checks)
