@@ -193,3 +193,49 @@ def test_first_load_is_small_and_fast(browser, stack):
     page.wait_for_load_state("networkidle")
     print(json.dumps({"first_page_interactive_s": round(elapsed, 3), "first_load_bytes": sum(sizes)}))
     assert page.locator(".nodecards .node").count() == 5
+
+
+def test_a_recommendation_is_executed_from_the_ui(browser, stack):
+    """Migrate from a card: the validation is shown before confirming, progress after, and the guest is then
+    seen on its new node (in the simulator, and in the dashboard's guest table after a collection)."""
+    page = open_page(browser, stack)
+    goto(page, stack, "recommendations")
+    page.wait_for_selector("#recommendations .rec")
+    card = page.locator("#recommendations .rec").first
+    vmid = int(card.get_attribute("data-vmid"))
+    target = card.locator(".route strong").nth(1).inner_text()
+    card.locator("button.migrate").click()
+    page.wait_for_selector("#confirm[open] .checks li")
+    assert page.locator("#confirm .checks li").count() >= 6  # the contract's six checks at least
+    assert page.locator("#confirm-ok").inner_text() == "Migrate"
+    page.click("#confirm-ok")
+    page.wait_for_selector(f"#progress-{vmid} .migstate[data-state='completed']", timeout=60000)
+    assert stack["sim"].cluster.guest(vmid).node == target
+    page.evaluate("k => fetch('/api/refresh', {method: 'POST', headers: {'X-API-Key': k}})", stack["key"])
+    page.wait_for_function("""async ([k, v, t]) => (await (await fetch('/api/guests/' + v + '/location',
+        {headers: {'X-API-Key': k}})).json()).node === t""", arg=[stack["key"], vmid, target], timeout=30000)
+    goto(page, stack, "cluster")
+    page.fill("#guest-search", str(vmid))
+    row = page.locator("#guests tbody tr").filter(has_text=str(vmid)).first
+    assert target in row.inner_text()
+    assert page.errors == []
+
+
+def test_an_evacuation_runs_with_progress(browser, stack):
+    page = open_page(browser, stack)
+    goto(page, stack, "nodes")
+    node = "pve3"
+    page.locator("#nodes tbody tr").filter(has_text=node).locator("button.evacuate").click()
+    page.wait_for_selector("#evac-run", timeout=60000)
+    planned = page.locator("#evac-moves tbody tr").count()
+    assert planned >= 1
+    page.click("#evac-run")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#evacuation progress")
+    page.wait_for_function("""() => /Evacuation of pve3: (completed|completed_with_errors)/.test(
+        document.getElementById('evacuation').textContent)""", timeout=120000)
+    text = page.locator("#evacuation").inner_text()
+    assert "guests done" in text
+    left = [g for g in stack["sim"].cluster.guests if g.node == node and g.status == "running"]
+    assert "completed_with_errors" in text or not left  # completed only when no running guest is left
+    assert page.errors == []

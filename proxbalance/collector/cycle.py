@@ -156,7 +156,9 @@ def _collect(settings: Settings, store: Store, client: PveClient, now: float | N
             result = replace(result, backfill_rows=rows, backfill_calls=client.calls - calls1,
                               backfill_errors=tuple(errs))
     log.info("collection: %s", result.summary())
-    from proxbalance import score_history  # imported here: score_history reads the engine, the collector does not
+    from proxbalance import (
+        score_history,  # imported here: score_history reads the engine, the collector does not
+    )
 
     score_history.after_collection(settings, store, snap)
     return result

@@ -33,6 +33,16 @@ auth.onRejected = () => {
   showLogin("Your API key was not accepted. Enter a valid key.");
 };
 
+// health reason codes (api/health.py) in the user's words
+const REASONS = {
+  database_error: "the database cannot be read",
+  proxmox_error: "Proxmox VE is unreachable", proxmox_unreachable: "Proxmox VE is unreachable",
+  quorum_lost: "the cluster has lost quorum", nodes_offline: "some nodes are offline",
+  nodes_unreachable: "some nodes do not answer", no_data: "no cluster data has been collected yet",
+  data_stale: "the newest cluster data is old (collection may have stopped)",
+  collection_failed: "the last collection failed",
+};
+
 export function banner(text) {
   const el = $("banner");
   el.hidden = !text;
@@ -46,7 +56,9 @@ async function health() {
     $("health").textContent = status === "ok" ? "Healthy" : status === "degraded" ? "Degraded" : status;
     $("health").className = `pill ${status}`;
     const reasons = body.reasons || body.issues || [];
-    if (status !== "ok" && reasons.length) banner(`Cluster ${status}: ${reasons.join("; ")}`);
+    if (status !== "ok" && reasons.length) {
+      banner(`Attention: ${reasons.map((r) => REASONS[r] || r.replaceAll("_", " ")).join("; ")}.`);
+    }
     else if (status === "ok") banner("");
   } catch (err) {
     $("health").textContent = "Unreachable";
