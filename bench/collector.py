@@ -33,8 +33,7 @@ def run(scenario: str, latency_ms: float, cycles: int) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(env={}, overrides={
-                "proxmox.host": sim.host, "proxmox.port": sim.port, "proxmox.token_id": sim.token_id,
-                "proxmox.token_secret": sim.token_value, "proxmox.ca_file": sim.ca_file,
+                **sim.connection_settings(),
                 "paths.data_dir": tmp})
             store = Store.open(settings)
             if latency_ms:

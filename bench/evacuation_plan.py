@@ -35,8 +35,7 @@ def scenario(reps: int) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(env={}, overrides={
-                "proxmox.host": sim.host, "proxmox.port": sim.port, "proxmox.token_id": sim.token_id,
-                "proxmox.token_secret": sim.token_value, "proxmox.ca_file": sim.ca_file, "paths.data_dir": tmp})
+                **sim.connection_settings(), "paths.data_dir": tmp})
             store = Store.open(settings)
             sim.advance(3700)
             collect_once(settings, store, now=sim.now())

@@ -83,8 +83,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(env={}, overrides={
-                "proxmox.host": sim.host, "proxmox.port": sim.port, "proxmox.token_id": sim.token_id,
-                "proxmox.token_secret": sim.token_value, "proxmox.ca_file": sim.ca_file, "paths.data_dir": tmp,
+                **sim.connection_settings(), "paths.data_dir": tmp,
                 "collection.backfill": False, "executor.max_in_flight_per_node": args.per_node,
                 "executor.max_in_flight_cluster": args.cluster, "executor.poll_interval_seconds": args.step,
                 "thresholds.stale_minutes": 100000.0})

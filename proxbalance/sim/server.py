@@ -77,6 +77,11 @@ class SimServer:
     def token(self) -> str:
         return f"{self.auth.token_id}={self.auth.token_value}"
 
+    def connection_settings(self) -> dict[str, object]:
+        """The ``proxmox.*`` settings that point ProxBalance at this simulator (token auth, its CA)."""
+        return {"proxmox.host": self.host, "proxmox.port": self.port, "proxmox.token_id": self.token_id,
+                "proxmox.token_secret": self.token_value, "proxmox.ca_file": self.ca_file}
+
     def start(self) -> SimServer:
         if self._state_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="proxbalance-sim-")

@@ -12,8 +12,7 @@ from proxbalance.store import Store
 
 def sim_settings(sim: SimServer, data_dir, **extra):
     return load_settings(env={}, overrides={
-        "proxmox.host": sim.host, "proxmox.port": sim.port, "proxmox.token_id": sim.token_id,
-        "proxmox.token_secret": sim.token_value, "proxmox.ca_file": sim.ca_file, "proxmox.retries": 1,
+        **sim.connection_settings(), "proxmox.retries": 1,
         "proxmox.timeout": 5.0, "paths.data_dir": str(data_dir), "collection.backfill": False, **extra})
 
 
