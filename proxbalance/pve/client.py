@@ -60,6 +60,18 @@ class PveApiError(UpstreamError):
             self.code = "proxmox_permission_denied"
 
 
+def _never_sent(exc: Exception) -> bool:
+    """True when the request cannot have reached PVE: the connection was never established. A connection
+    dropped after the request went out ("Connection aborted", a reset) is not that: PVE may have acted on a
+    POST whose answer was lost, so a write is never re-sent then."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", None)  # urllib3 MaxRetryError wraps the connect failure
+    return isinstance(cause, urllib3.exceptions.NewConnectionError) or isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError))
+
+
 def _verify(settings: Settings) -> bool | str:
     if not settings["proxmox.verify_tls"]:
         return False
@@ -169,8 +181,7 @@ class PveClient(PveApi):
                     raise self._api_error(exc, template) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 outcome = "timeout" if isinstance(exc, requests.Timeout) else "connection_error"
-                connect_failed = isinstance(exc, requests.ConnectTimeout) or (
-                    isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.ReadTimeout))
+                connect_failed = _never_sent(exc)
                 if isinstance(exc, requests.exceptions.SSLError) or attempt >= self.retries or (
                         method != "GET" and not connect_failed):
                     raise self._unreachable(exc) from None

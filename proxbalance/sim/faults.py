@@ -2,7 +2,7 @@
 
 Actions (parameters): ``node_offline`` / ``node_online`` (node), ``maintenance`` (node, enable),
 ``quorum_loss`` / ``quorum_restore``, ``api_fault`` (prefix, node, latency_ms, error_rate, status,
-message), ``api_clear``, ``fail_migration`` (vmid, count), ``spike`` (vmid, cpu, duration),
+message, drop), ``api_clear``, ``fail_migration`` (vmid, count), ``spike`` (vmid, cpu, duration),
 ``time_jump`` (seconds).
 """
 
@@ -27,6 +27,9 @@ class ApiFault:
     error_rate: float = 0.0
     status: int = 500
     message: str = "simulated failure"
+    # "" answers ``status``; "before": the connection is closed without an answer and nothing is done;
+    # "after": the call takes effect, then the connection is closed before the answer (the answer is lost)
+    drop: str = ""
 
     def applies(self, path: str) -> bool:
         if self.node and not (path == f"/nodes/{self.node}" or path.startswith(f"/nodes/{self.node}/")):
@@ -82,7 +85,10 @@ def apply(sim, action: str, params: dict, at: float) -> dict:
         if action == "api_fault":
             f = ApiFault(prefix=str(params.get("prefix", "")), node=params.get("node"),
                          latency_ms=float(params.get("latency_ms", 0)), error_rate=float(params.get("error_rate", 0)),
-                         status=int(params.get("status", 500)), message=str(params.get("message", "simulated failure")))
+                         status=int(params.get("status", 500)), message=str(params.get("message", "simulated failure")),
+                         drop=str(params.get("drop", "") or ""))
+            if f.drop not in ("", "before", "after"):
+                raise FaultError(f"drop must be 'before' or 'after', not '{f.drop}'")
             sim.faults.api.append(f)
             return {"api_faults": len(sim.faults.api)}
         if action == "api_clear":

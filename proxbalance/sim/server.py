@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import ssl
 import tempfile
 import threading
@@ -25,6 +26,10 @@ from proxbalance.sim.traces import Trace
 
 HEADERS = [("Content-Type", "application/json;charset=UTF-8"), ("Cache-Control", "max-age=0"),
            ("Pragma", "no-cache"), ("Server", "pve-api-daemon/3.0")]
+
+
+class DropConnection(Exception):
+    """An ``api_fault`` with ``drop``: close the client's connection instead of answering."""
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -138,6 +143,14 @@ class SimServer:
     def __call__(self, environ, start_response):
         try:
             status, body = self._dispatch(environ)
+        except DropConnection:
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            raise ConnectionResetError("simulated dropped connection") from None  # werkzeug: connection_dropped
         except PVEError as exc:
             status = f"{exc.status} {_reason(exc.message)}"
             payload = {"data": None, "message": exc.message + "\n"}
@@ -193,7 +206,9 @@ class SimServer:
         latency, err = self.faults.for_path(sub)
         if latency:
             time.sleep(latency)
-        if err is not None:
+        if err is not None and err.drop == "before":
+            raise DropConnection()
+        if err is not None and not err.drop:
             raise PVEError(err.status, err.message)
         found = match(method, sub)
         if not found:
@@ -201,6 +216,8 @@ class SimServer:
         fn, path_params, spec = found
         p = validate({**params, **path_params}, spec)
         result = fn(Ctx(self, user, self.cluster.sync()), p)
+        if err is not None:  # drop == "after": done, but the answer never leaves
+            raise DropConnection()
         if isinstance(result, api_cluster.Raw):
             return "200 OK", result
         return "200 OK", json.dumps({"data": result}, separators=(",", ":")).encode()

@@ -37,6 +37,26 @@ def test_writes_are_not_retried_on_5xx(sim, tmp_path):
     assert client.calls == 1
 
 
+def test_write_whose_connection_drops_is_not_resent(sim, tmp_path):
+    """The connection closes after PVE acted on the POST: the answer is lost, and re-sending would migrate the
+    guest twice (or fail on its lock and be recorded as refused while the first migration runs)."""
+    settings = sim_settings(sim, tmp_path, **{"proxmox.retries": 3})
+    g = next(g for g in sim.cluster.guests if g.type == "qemu" and g.status == "running")
+    target = next(n.name for n in sim.cluster.nodes if n.name != g.node)
+    sim.fault("api_fault", prefix=f"/nodes/{g.node}/qemu/{g.vmid}/migrate", error_rate=1.0, drop="after")
+    client = PveClient(settings)
+    with pytest.raises(UpstreamError, match="could not be reached"):
+        client.migrate(g.node, "qemu", g.vmid, target, online=True)
+    assert client.calls == 1
+    assert [t.id for t in sim.tasks.tasks.values() if t.type in ("qmigrate", "hamigrate")] == [str(g.vmid)]
+    sim.fault("api_clear")
+    sim.fault("api_fault", prefix="/version", error_rate=1.0, drop="before")
+    client = PveClient(settings)
+    with pytest.raises(UpstreamError):
+        client.version()
+    assert client.calls == 4  # a read is retried on a dropped connection
+
+
 def test_tls_is_verified_by_default(sim, tmp_path):
     settings = sim_settings(sim, tmp_path, **{"proxmox.ca_file": "", "proxmox.retries": 0})
     with pytest.raises(UpstreamError, match="TLS"):
