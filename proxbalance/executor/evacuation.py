@@ -24,7 +24,7 @@ from typing import Any
 
 from proxbalance import engine as eng
 from proxbalance import recommendations as svc
-from proxbalance.errors import ConflictError, NoDataError, NotFoundError, ProxBalanceError
+from proxbalance.errors import ConflictError, NoDataError, NotFoundError, ProxBalanceError, UpstreamError
 from proxbalance.executor import migrations as ex
 from proxbalance.executor.context import ExecContext
 from proxbalance.executor.live import LiveView
@@ -138,7 +138,10 @@ def run_session(ctx: ExecContext, session_id: str, *, max_loops: int = 1_000_000
     if s["state"] == "queued":
         _event(ctx, s, "running", "execution started")
         _save(ctx, s, "running")
-    ex.reconcile(ctx)
+    try:
+        ex.reconcile(ctx)
+    except UpstreamError:
+        pass  # the loop below follows every recorded intent once PVE answers
     # intents already recorded under this session (a resumed run) are the truth
     recs, _ = mlog.query(ctx.store.engine, session_id=session_id, limit=None, newest_first=False)
     latest = {r["vmid"]: r for r in recs}
@@ -152,7 +155,11 @@ def run_session(ctx: ExecContext, session_id: str, *, max_loops: int = 1_000_000
     for _ in range(max_loops):
         if repo.load_session(ctx.store.engine, session_id)["state"] == "cancelling":
             state = "cancelling"
-        live = LiveView.read(ctx.pve)
+        live = _read_live(ctx, s)
+        if live is None:  # PVE unreachable: nothing starts, nothing is decided; the heartbeat goes on
+            _save(ctx, s, state)
+            ctx.sleep(float(ctx.settings["executor.poll_interval_seconds"]))
+            continue
         for m in s["moves"]:
             if m["state"] == "running":
                 r = ex.refresh(ctx, m["migration_id"], live=live)
@@ -172,7 +179,22 @@ def run_session(ctx: ExecContext, session_id: str, *, max_loops: int = 1_000_000
         if not any(m["state"] in ("planned", "running") for m in s["moves"]):
             break
         ctx.sleep(float(ctx.settings["executor.poll_interval_seconds"]))
-    return _finish(ctx, s, cancelled=state == "cancelling")
+    return _finish(ctx, s, cancelled=state == "cancelling", max_loops=max_loops)
+
+
+def _read_live(ctx: ExecContext, s: dict) -> LiveView | None:
+    """The live view, or None while the PVE API does not answer; the outage's start and end are events."""
+    try:
+        live = LiveView.read(ctx.pve)
+    except UpstreamError as exc:
+        if s.get("api_down") is None:
+            s["api_down"] = ctx.now()
+            _event(ctx, s, "api_unreachable", f"Proxmox VE API unreachable ({exc.message}): nothing new starts "
+                                              "and running migrations are followed once it answers again")
+        return None
+    if s.get("api_down") is not None:
+        _event(ctx, s, "api_restored", f"Proxmox VE API answers again after {ctx.now() - s.pop('api_down'):.0f} s")
+    return live
 
 
 def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> None:
@@ -219,8 +241,15 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
                m["vmid"])
 
 
-def _finish(ctx: ExecContext, s: dict, *, cancelled: bool) -> dict[str, Any]:
-    live = LiveView.read(ctx.pve)
+def _finish(ctx: ExecContext, s: dict, *, cancelled: bool, max_loops: int = 1_000_000) -> dict[str, Any]:
+    for _ in range(max_loops):  # where every guest is decides the end state: wait for PVE to answer
+        live = _read_live(ctx, s)
+        if live is not None:
+            break
+        _save(ctx, s, "cancelling" if cancelled else "running")
+        ctx.sleep(float(ctx.settings["executor.poll_interval_seconds"]))
+    else:
+        raise UpstreamError("Proxmox VE API unreachable: the evacuation's end state cannot be decided yet")
     remaining = [g for g in live.guests.values() if g.node == s["node"]]
     why = {x["vmid"]: x["reason"] for x in s["left"]}
     why.update({m["vmid"]: f"{m['state']}: {m['error']}" for m in s["moves"] if m["state"] != "completed"})

@@ -86,7 +86,7 @@ def test_killed_runner_resumes_from_its_intents(ctx, sim, settings):
     assert done["state"] in ("completed", "completed_with_errors")
     tasks = sim_migration_tasks(sim)
     assert len(tasks) == len({t.id for t in tasks})
-    assert all(m["state"] == "completed" for m in done["moves"]), done["moves"]
+    assert all(m["state"] == "completed" for m in done["moves"]), [(m["vmid"], m["state"], m["error"]) for m in done["moves"]] + done["events"]
 
 
 def test_failed_migration_mid_evacuation_is_reported_not_retried(ctx, sim):
@@ -121,3 +121,56 @@ def test_quorum_lost_mid_evacuation(ctx, sim):
     assert len(tasks) == len({t.id for t in tasks})
     for m in done["moves"]:  # every guest is where the session says
         assert sim.cluster.guest(m["vmid"]).node == (m["target_node"] if m["state"] == "completed" else "n1")
+
+
+def test_api_drops_mid_evacuation(ctx, sim, settings):
+    """Two drops: the connection of one migrate POST is closed after PVE acted on it (the answer is lost), and
+    later every API call's connection is dropped for a minute. The lost answer is adopted, not retried; the
+    outage starts nothing and decides nothing; the session records both and ends with every guest placed."""
+    from proxbalance.store import migrations_log as mlog
+    from tests.sim.conftest import admin
+    from proxbalance.pve.client import PveClient
+    ctx.settings = settings.replace(proxmox__retries=1)  # reads are retried once; a write never is
+    ctx.pve = PveClient(ctx.settings)
+    on_n1 = {g.vmid for g in sim.cluster.guests if g.node == "n1"}
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    first = s["moves"][0]["vmid"]
+    kind = "qemu" if s["moves"][0]["guest_type"] == "qemu" else "lxc"
+    admin(sim, "POST", "api-faults", prefix=f"/nodes/n1/{kind}/{first}/migrate", error_rate=1, drop="after")
+    loops = {"n": 0, "outage": None}
+
+    def sleep(_s):
+        loops["n"] += 1
+        recs, _ = mlog.query(ctx.store.engine, session_id=s["session_id"], limit=None, newest_first=False)
+        done_moves = sum(r["state"] == "completed" for r in recs)
+        if loops["outage"] is None and done_moves >= 3:
+            admin(sim, "DELETE", "api-faults")
+            admin(sim, "POST", "api-faults", prefix="", error_rate=1, drop="before")
+            loops["outage"] = loops["n"]
+        elif loops["outage"] is not None and loops["n"] == loops["outage"] + 12:
+            admin(sim, "DELETE", "api-faults")
+        sim.advance(5)
+    ctx.sleep = sleep
+    done = ev.run_session(ctx, s["session_id"])
+    assert loops["outage"] is not None
+    assert done["state"] == "completed_with_errors"  # passthrough and local-zfs guests stay, with reasons
+    assert all(m["state"] == "completed" for m in done["moves"]), [(m["vmid"], m["state"], m["error"]) for m in done["moves"]] + done["events"]
+    for vmid in on_n1:  # no guest lost: each is exactly where the session says
+        g = sim.cluster.guest(vmid)
+        move = next((m for m in done["moves"] if m["vmid"] == vmid), None)
+        assert g is not None and g.node == (move["target_node"] if move else "n1")
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks}) == len(done["moves"])  # none twice
+    lost = mlog.query(ctx.store.engine, session_id=s["session_id"], limit=None)[0]
+    rec = next(r for r in lost if r["vmid"] == first)
+    assert [e["state"] for e in mlog.events(ctx.store.engine, rec["migration_id"])][:3] == \
+        ["pending", "unknown", "started"]
+    events = [e["event"] for e in done["events"]]
+    assert events.count("api_unreachable") == events.count("api_restored") == 1
+    assert events.index("api_unreachable") < events.index("api_restored")
+    outage = events[events.index("api_unreachable"):events.index("api_restored")]
+    assert "started" not in outage and "completed" not in outage  # nothing starts or is decided meanwhile
+    for m in done["moves"]:
+        mine = [e["event"] for e in done["events"] if e.get("vmid") == m["vmid"]]
+        assert mine == ["started", "completed"], (m["vmid"], mine)
+    assert events[-1] == "completed_with_errors"
