@@ -127,9 +127,9 @@ def test_api_drops_mid_evacuation(ctx, sim, settings):
     """Two drops: the connection of one migrate POST is closed after PVE acted on it (the answer is lost), and
     later every API call's connection is dropped for a minute. The lost answer is adopted, not retried; the
     outage starts nothing and decides nothing; the session records both and ends with every guest placed."""
+    from proxbalance.pve.client import PveClient
     from proxbalance.store import migrations_log as mlog
     from tests.sim.conftest import admin
-    from proxbalance.pve.client import PveClient
     ctx.settings = settings.replace(proxmox__retries=1)  # reads are retried once; a write never is
     ctx.pve = PveClient(ctx.settings)
     on_n1 = {g.vmid for g in sim.cluster.guests if g.node == "n1"}
