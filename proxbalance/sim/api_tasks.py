@@ -124,6 +124,32 @@ def ha_migrate(ctx: Ctx, p: dict):
         return ha.request(g, p["node"], ctx.now)
 
 
+@route("PUT", "/cluster/ha/resources/{sid}", sid=("str", True), failback=("bool", False),
+       state=("str", False, ("started", "stopped", "enabled", "disabled", "ignored")), max_relocate=("int", False),
+       max_restart=("int", False), comment=("str", False), delete=("str", False), digest=("str", False))
+def ha_update(ctx: Ctx, p: dict):
+    """Update an HA resource's config (src/PVE/API2/HA/Resources.pm update): ``delete`` resets the named
+    options to their defaults; the CRM sees the change in its next round."""
+    ha = ctx.sim.ha
+    with ctx.sim.cluster.lock:
+        g = ha.resolve(p["sid"])
+        res = ctx.sim.cluster.ha_resources[g.sid]
+        defaults = {"failback": 1, "max_relocate": 1, "max_restart": 1}
+        for name in filter(None, (x.strip() for x in p.get("delete", "").split(","))):
+            if name in defaults:
+                res[name] = defaults[name]
+            else:
+                res.pop(name, None)
+        for k in ("failback", "max_relocate", "max_restart", "comment"):
+            if k in p:
+                res[k] = int(p[k]) if k != "comment" else p[k]
+        if "state" in p:
+            res["state"] = "started" if p["state"] == "enabled" else p["state"]
+        ctx.sim.cluster.touch()
+        ha.resource_changed(g.sid, ctx.now)
+    return None
+
+
 @route("POST", "/cluster/ha/resources/{sid}/relocate", sid=("str", True), node=("str", True))
 def ha_relocate(ctx: Ctx, p: dict):
     return ha_migrate(ctx, p)

@@ -29,6 +29,7 @@ class HAManager:
         self.migrating: dict[str, str] = {}  # sid -> target while its migration task runs
         self.offline_gen: dict[str, int] = {}  # node -> generation, bumped at each offline/online
         self.offline_since: dict[str, float] = {}
+        self.maintenance_node: dict[str, str] = {}  # sid -> the node it left for maintenance (its way back)
         self.log: list[tuple[float, str, str]] = []  # (time, level, message): the CRM's syslog
 
     def _log(self, at: float, level: str, msg: str) -> None:
@@ -153,15 +154,22 @@ class HAManager:
     # ---- placement -------------------------------------------------------------------------------------
     def select_node(self, g: SimGuest, at: float, preference: str = "none", exclude: str | None = None
                     ) -> str | None:
-        """Manager.pm select_service_node: highest-priority allowed nodes, positive affinity picks the
-        partners' node, negative affinity removes theirs; ``none`` stays put when allowed, else the node
-        with the lowest memory use."""
+        """Manager.pm select_service_node: with ``none`` and the resource's ``failback`` off it stays on an
+        allowed current node; else highest-priority allowed nodes, positive affinity picks the partners' node,
+        negative affinity removes theirs; the maintenance fallback node wins when it is among them; ``none``
+        stays put on a top-priority node, else the node with the lowest memory use. Nodes in maintenance are
+        not online here (NodeStatus.pm), so nothing is ever placed on one."""
         c = self.c
         online = [n.name for n in c.nodes if c.node_hastate(n) == "online" and n.name != exclude]
         pri = ha_rules.allowed_nodes(c, g.sid, online)
         if not pri:
             return None
         together, separate = ha_rules.affinitive(c, g.sid)
+        banned = set().union(*(self._service_nodes(s) for s in separate)) if separate else set()
+        failback = int(c.ha_resources.get(g.sid, {}).get("failback", 1))
+        if preference == "none" and not failback and g.node in ha_rules.permitted_nodes(c, g.sid, online) \
+                and g.node not in banned and all(g.node in self._service_nodes(s) for s in together):
+            return g.node
         votes: dict[str, int] = {}
         for csid in together:
             for n in self._service_nodes(csid):
@@ -170,10 +178,12 @@ class HAManager:
         if votes:
             best = max(votes.values())
             pri = [min(n for n, v in votes.items() if v == best)]
-        banned = set().union(*(self._service_nodes(s) for s in separate)) if separate else set()
         pri = [n for n in pri if n not in banned]
         if not pri:
             return None
+        fallback = self.maintenance_node.get(g.sid)
+        if fallback in pri:
+            return fallback
         if preference == "none" and g.node in pri:
             return g.node
         snap = c.snapshot(at=at)
@@ -181,30 +191,56 @@ class HAManager:
         return min(pri, key=lambda n: (use[n], n))
 
     def _settle(self, sid: str, at: float) -> None:
-        """A service on a node its rules do not prefer is moved to one they do (strict node-affinity after a
-        manual migration elsewhere, failback to a preferred node)."""
+        """One CRM round for a started service (Manager.pm next_state_started): on a node its rules do not
+        prefer it is moved to one they do (strict node-affinity after a manual migration elsewhere, failback to
+        a preferred node, the way back from maintenance), unless its ``failback`` is off."""
         g = self._guest(sid)
         if g is None or sid not in self.c.ha_resources or sid in self.migrating or sid in self.pending:
             return
         if self.c.ha_resources[sid]["state"] != "started" or not self.c.node(g.node).online:
             return
-        node = self.select_node(g, at)
+        if self.c.node(g.node).maintenance:
+            self.maintenance_node.setdefault(sid, g.node)
+            node = self.select_node(g, at, "best-score", exclude=g.node)
+        else:
+            node = self.select_node(g, at)
+        fallback = self.maintenance_node.get(sid)
         if node and node != g.node:
+            if fallback is not None and node == fallback:
+                self._log(at, "info", f"moving service '{sid}' back to '{fallback}', node came back from "
+                                      "maintenance.")
+                del self.maintenance_node[sid]
+            elif fallback is not None and g.node != fallback:
+                self._log(at, "info", f"dropping maintenance fallback node '{fallback}' for '{sid}'")
+                del self.maintenance_node[sid]
             self._log(at, "info", f"migrate service '{sid}' to node '{node}' (running)")
             self._migrate(g, node, at)
+        elif fallback is not None and g.node == fallback and self.c.node_hastate(self.c.node(g.node)) == "online":
+            del self.maintenance_node[sid]  # "clearing stale maintenance node setting (is current node)"
 
     def set_maintenance(self, node: str, on: bool, now: float) -> None:
-        """Maintenance on: every HA service on the node is moved to the best other allowed node."""
+        """``ha-manager crm-command node-maintenance enable|disable NODE`` (a CLI command writing the CRM's
+        command queue; PVE's REST API has no call for it). On: the node leaves the online set and every started
+        service on it is moved to the best other allowed node, remembering the node as its way back; nothing is
+        moved onto it or failed back to it. Off: the node is online again and the next CRM round moves those
+        services back to it (Manager.pm: "node came back from maintenance")."""
         n = self.c.node(node)
-        n.maintenance = on
-        self.c.touch()
-        if not on:
+        if n.maintenance == on:
             return
-        for g in self.c.guests:
-            if g.node == node and g.sid in self.c.ha_resources:
-                target = self.select_node(g, now, "best-score", exclude=node)
-                if target:
-                    self._queue(g.sid, target, now)
+        n.maintenance = on
+        self._log(now, "info", f"node '{node}': state changed from '{'online' if on else 'maintenance'}' => "
+                               f"'{'maintenance' if on else 'online'}'")
+        self.c.touch()
+        if on:
+            sids = [g.sid for g in self.c.guests if g.node == node and g.sid in self.c.ha_resources]
+        else:
+            sids = [sid for sid, fb in self.maintenance_node.items() if fb == node]
+        for sid in sorted(sids, key=lambda x: int(x.split(":")[1])):
+            self.c.schedule(now + CRM_DELAY, lambda at, s=sid: self._settle(s, at))
+
+    def resource_changed(self, sid: str, now: float) -> None:
+        """A resource's config was updated (PUT /cluster/ha/resources/{sid}): the next CRM round re-checks it."""
+        self.c.schedule(now + CRM_DELAY, lambda at, s=sid: self._settle(s, at))
 
     # ---- fencing ---------------------------------------------------------------------------------------
     def node_offline(self, node: str, at: float) -> None:

@@ -50,3 +50,12 @@ def allowed_nodes(c: Cluster, sid: str, online: list[str]) -> list[str]:
         return [] if strict else list(online)
     top = max(usable.values())
     return [n for n in online if usable.get(n) == top]
+
+
+def permitted_nodes(c: Cluster, sid: str, online: list[str]) -> list[str]:
+    """Every online node ``sid`` may run on whatever the priority (NodeAffinity.pm get_node_affinity
+    ``allowed_nodes``): a strict rule's nodes, or any node without a strict rule."""
+    pri, strict = node_priorities(c, sid)
+    if pri is None or not strict:
+        return list(online)
+    return [n for n in online if n in pri]

@@ -133,6 +133,7 @@ def _writes(w: Walker) -> None:
     c("POST", "/nodes/{node}/qemu/{vmid}/migrate", {"target": "h1", "online": 1}, node="h4", vmid=207)
     c("POST", "/cluster/ha/resources/{sid}/migrate", {"node": "h4"}, sid="vm:203")
     c("POST", "/cluster/ha/resources/{sid}/relocate", {"node": "h2"}, sid="vm:202")
+    c("PUT", "/cluster/ha/resources/{sid}", {"failback": 0}, sid="vm:206")
 
 
 @pytest.fixture(scope="module")

@@ -97,6 +97,49 @@ def test_strict_node_affinity_accepted_then_moved_back(ha):
     assert where(px, 205)["node"] == "h1"  # h2 is allowed but at a lower priority: failback
 
 
+def test_node_maintenance_moves_ha_guests_away_and_back(ha):
+    """``ha-manager crm-command node-maintenance enable h1`` (the admin API here: PVE's REST API has none):
+    every HA service on h1 leaves, none is failed back while it lasts (vm:205's strict rule prefers h1), an
+    HA migrate request to h1 is refused by the CRM, plain guests stay; disabling it brings them back."""
+    px = client(ha)
+    ha_on_h1 = sorted(g.vmid for g in ha.cluster.guests if g.node == "h1" and g.sid in ha.cluster.ha_resources)
+    assert 205 in ha_on_h1 and 200 in ha_on_h1
+    admin(ha, "POST", "nodes/h1/maintenance", enable=1)
+    assert px.cluster.ha.status.manager_status.get()["manager_status"]["node_status"]["h1"] == "maintenance"
+    ha.advance(120)
+    for vmid in ha_on_h1:
+        assert where(px, vmid)["node"] != "h1", vmid
+    assert where(px, 205)["node"] == "h2"  # its only other allowed node
+    assert where(px, 207)["node"] == "h4"  # not HA-managed: HA leaves it alone
+    px.cluster.ha.resources("vm:201").migrate.post(node="h1")
+    ha.advance(600)  # many CRM rounds
+    for vmid in ha_on_h1:
+        assert where(px, vmid)["node"] != "h1", vmid
+    assert any("node not online: migrate vm:201 h1" in m for _, _, m in ha.ha.log)
+    admin(ha, "POST", "nodes/h1/maintenance", enable=0)
+    ha.advance(300)
+    for vmid in ha_on_h1:
+        assert where(px, vmid)["node"] == "h1", vmid
+    back = [m for _, _, m in ha.ha.log if "back to 'h1', node came back from maintenance" in m]
+    assert len(back) == len(ha_on_h1)
+    for vmid in ha_on_h1:  # away once, back once
+        assert len(tasks_of(px, vmid, "qmigrate")) == 2, vmid
+
+
+def test_failback_off_keeps_a_service_where_it_was_moved(ha):
+    """PVE 9 resource option ``failback`` (PUT /cluster/ha/resources/{sid}): off, the CRM leaves vm:205 on h2
+    although its strict rule prefers h1; on again, the next CRM round fails it back."""
+    px = client(ha)
+    px.cluster.ha.resources("vm:205").put(failback=0)
+    assert px.cluster.ha.resources("vm:205").get()["failback"] == 0
+    px.cluster.ha.resources("vm:205").migrate.post(node="h2")
+    ha.advance(600)
+    assert where(px, 205)["node"] == "h2"
+    px.cluster.ha.resources("vm:205").put(delete="failback")
+    ha.advance(300)
+    assert where(px, 205)["node"] == "h1"
+
+
 def test_fencing_recovers_ha_guests_of_an_offline_node(ha):
     px = client(ha)
     admin(ha, "POST", "nodes/h4/offline")
