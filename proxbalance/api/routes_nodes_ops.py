@@ -45,12 +45,16 @@ def maintenance_list():
 
 
 @endpoint(bp, "POST", "/api/nodes/<node>/maintenance", body=MaintenanceBody, response=Open,
-          summary="Set or clear ProxBalance maintenance mode on a node.")
+          summary="Set or clear ProxBalance maintenance mode on a node; clearing it switches HA failback on again "
+                  "for the HA guests an evacuation of the node switched it off for.")
 def maintenance_set(node: str, body: MaintenanceBody):
     check(NodeName, node, "node")
     ctx = executor_ctx(reconcile=False)
     LiveView.read(ctx.pve).node(node)
-    return {"maintenance": set_maintenance(ctx.store, node, body.enable, actor(), body.reason, now=ctx.now())}
+    out = {"maintenance": set_maintenance(ctx.store, node, body.enable, actor(), body.reason, now=ctx.now())}
+    if not body.enable:  # HA guests an evacuation kept from failing back may go back now
+        out["ha_failback_restored"] = ev.release_ha_failback(ctx, node)
+    return out
 
 
 @endpoint(bp, "POST", "/api/nodes/evacuate", body=EvacuateBody, response=Open,

@@ -25,6 +25,7 @@ from typing import Any
 from proxbalance import engine as eng
 from proxbalance import recommendations as svc
 from proxbalance.errors import ConflictError, NoDataError, NotFoundError, ProxBalanceError, UpstreamError
+from proxbalance.executor import ha_failback as hf
 from proxbalance.executor import migrations as ex
 from proxbalance.executor.context import ExecContext
 from proxbalance.executor.live import LiveView
@@ -73,7 +74,22 @@ def plan_evacuation(ctx: ExecContext, node: str, live: LiveView) -> tuple[list[d
             r = {**r, "target_node": alt}
         moves.append({**base_row, "target_node": r["target_node"], "order": len(moves) + 1,
                       "reason": r.get("reason"), "state": "planned", "migration_id": None, "error": None})
+    _mark_failback(ctx, node, moves)
     return moves, left
+
+
+def _mark_failback(ctx: ExecContext, node: str, moves: list[dict]) -> None:
+    """Preview: ``ha_failback_off`` on each HA move whose rule would make the HA manager fail it back to
+    ``node`` (see executor/ha_failback.py); run_session switches failback off for those before moving them."""
+    if not any(m["ha"] for m in moves):
+        return
+    try:
+        rules, resources = ctx.pve.ha_rules(), ctx.pve.ha_resources()
+    except UpstreamError:
+        return
+    for m in moves:
+        if m["ha"] and hf.at_risk(rules, resources, hf.sid_of(m["guest_type"], m["vmid"]), node, m["target_node"]):
+            m["ha_failback_off"] = True
 
 
 def _replan(ctx: ExecContext, vmid: int, source: str, live: LiveView, exclude: set[str]) -> str | None:
@@ -112,7 +128,7 @@ def create_session(ctx: ExecContext, node: str, *, dry_run: bool, actor: str,
 
 
 def _save(ctx: ExecContext, s: dict[str, Any], state: str) -> None:
-    data = {k: s[k] for k in ("moves", "left", "from_preview", "events") if k in s}
+    data = {k: s[k] for k in ("moves", "left", "from_preview", "events", "ha_failback") if k in s}
     for k in ("summary",):
         if k in s:
             data[k] = s[k]
@@ -226,6 +242,8 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
                 continue
             _event(ctx, s, "replanned", f"{m['vmid']}: {m['target_node']} -> {alt} ({v.reason()})", m["vmid"])
             m["replanned_from"], m["target_node"] = m["target_node"], alt
+        if m["ha"]:
+            _guard_failback(ctx, s, m)
         try:
             rec = ex.start_migration(ctx, m["vmid"], m["target_node"], source_node=node, actor=s["actor"],
                                      origin="evacuation", session_id=s["session_id"], live=live)
@@ -241,6 +259,51 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
                m["vmid"])
 
 
+def _guard_failback(ctx: ExecContext, s: dict, m: dict) -> None:
+    """Before an HA guest leaves: switch its HA ``failback`` off when its node-affinity rule prefers the
+    evacuated node to its target, so the HA manager does not move it back (PVE has no API for HA node
+    maintenance; executor/ha_failback.py). Recorded in the session's ``ha_failback`` and as an event."""
+    node, sid = s["node"], hf.sid_of(m["guest_type"], m["vmid"])
+    held = s.setdefault("ha_failback", [])
+    if any(x["sid"] == sid and not x.get("restored_at") for x in held):
+        return
+    try:
+        if not hf.at_risk(ctx.pve.ha_rules(), ctx.pve.ha_resources(), sid, node, m["target_node"]):
+            return
+        ctx.pve.ha_set_failback(sid, False)
+    except UpstreamError as exc:
+        _event(ctx, s, "ha_failback_failed", f"{sid}: HA failback could not be switched off ({exc.message}): the "
+               f"HA manager may move it back to {node}; `ha-manager crm-command node-maintenance enable {node}` "
+               "on a cluster node prevents that", m["vmid"])
+        return
+    held.append({"sid": sid, "vmid": m["vmid"], "since": ctx.now(), "restored_at": None})
+    _event(ctx, s, "ha_failback_off", f"{sid}: HA failback off until the maintenance of {node} is cleared (its "
+           f"node-affinity rule prefers {node} to {m['target_node']})", m["vmid"])
+
+
+def release_ha_failback(ctx: ExecContext, node: str) -> list[str]:
+    """ProxBalance maintenance of ``node`` cleared: switch HA failback on again for every guest an evacuation
+    of ``node`` switched it off for (the HA manager then moves them back to the node their rule prefers, as
+    after PVE's own node maintenance). Returns the sids restored; a failure is a session event, never raised."""
+    out = []
+    for s in repo.sessions(ctx.store.engine):
+        held = [x for x in s.get("ha_failback", []) if not x.get("restored_at")]
+        if s["node"] != node or not held or s["state"] not in FINAL:
+            continue
+        for x in held:
+            try:
+                ctx.pve.ha_set_failback(x["sid"], True)
+            except UpstreamError as exc:
+                _event(ctx, s, "ha_failback_failed", f"{x['sid']}: HA failback could not be switched on again "
+                       f"({exc.message}): set it with `ha-manager set {x['sid']} --failback 1`", x["vmid"])
+                continue
+            x["restored_at"] = ctx.now()
+            out.append(x["sid"])
+            _event(ctx, s, "ha_failback_on", f"{x['sid']}: HA failback on again ({node} left maintenance)", x["vmid"])
+        _save(ctx, s, s["state"])
+    return out
+
+
 def _finish(ctx: ExecContext, s: dict, *, cancelled: bool, max_loops: int = 1_000_000) -> dict[str, Any]:
     for _ in range(max_loops):  # where every guest is decides the end state: wait for PVE to answer
         live = _read_live(ctx, s)
@@ -253,6 +316,9 @@ def _finish(ctx: ExecContext, s: dict, *, cancelled: bool, max_loops: int = 1_00
     remaining = [g for g in live.guests.values() if g.node == s["node"]]
     why = {x["vmid"]: x["reason"] for x in s["left"]}
     why.update({m["vmid"]: f"{m['state']}: {m['error']}" for m in s["moves"] if m["state"] != "completed"})
+    why.update({m["vmid"]: f"moved to {m['target_node']}, then moved back" + (
+        " by the PVE HA manager (its node-affinity rule prefers this node)" if m["ha"] else "")
+        for m in s["moves"] if m["state"] == "completed"})
     s["remaining"] = [{"vmid": g.vmid, "name": g.name, "status": g.status,
                        "reason": why.get(g.vmid, "appeared on the node during the evacuation")} for g in remaining]
     running_left = [g for g in remaining if g.status == "running"]
@@ -261,6 +327,8 @@ def _finish(ctx: ExecContext, s: dict, *, cancelled: bool, max_loops: int = 1_00
                     "running_left": len(running_left), "remaining": s["remaining"]}
     _event(ctx, s, state, f"{s['summary']['moved']} moved, {len(remaining)} left ({len(running_left)} running)")
     _save(ctx, s, state)
+    if s["node"] not in maintenance_nodes(ctx.store):  # cleared while it ran: nothing holds failback off now
+        release_ha_failback(ctx, s["node"])
     return repo.load_session(ctx.store.engine, s["session_id"])
 
 

@@ -165,6 +165,10 @@ class PveApi:
         """Ask the HA manager to move ``sid`` (``vm:100``); answers at once, the move happens later."""
         return self.call("POST", "/cluster/ha/resources/{sid}/migrate", {"node": target}, sid=sid) or {}
 
+    def ha_set_failback(self, sid: str, on: bool) -> None:
+        """PVE 9 HA resource option ``failback`` (PUT /cluster/ha/resources/{sid}; needs Sys.Console on /)."""
+        self.call("PUT", "/cluster/ha/resources/{sid}", {"failback": int(on)}, sid=sid)
+
     def set_tags(self, node: str, gtype: str, vmid: int, tags: list[str] | tuple[str, ...],
                  digest: str | None = None) -> None:
         """Replace a guest's tags (``;``-joined). ``digest`` guards against concurrent config edits."""

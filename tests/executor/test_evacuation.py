@@ -174,3 +174,35 @@ def test_api_drops_mid_evacuation(ctx, sim, settings):
         mine = [e["event"] for e in done["events"] if e.get("vmid") == m["vmid"]]
         assert mine == ["started", "completed"], (m["vmid"], mine)
     assert events[-1] == "completed_with_errors"
+
+
+def test_ha_guest_whose_rule_prefers_the_node_is_not_failed_back(ctx, sim, client):
+    """vm:105's strict rule is ``n2:2,n4``: moved to n4, the HA manager would fail it back to n2 in its next
+    round. PVE has no API for HA node maintenance, so the evacuation switches vm:105's HA failback off first;
+    it stays on n4 for as long as n2 is in maintenance, and clearing maintenance gives it back to HA."""
+    preview = ev.create_session(ctx, "n2", dry_run=True, actor="test")
+    m105 = next(m for m in preview["moves"] if m["vmid"] == 105)
+    assert m105["target_node"] == "n4" and m105["ha_failback_off"]
+    assert not any(m.get("ha_failback_off") for m in preview["moves"] if m["vmid"] != 105)
+    run = ev.create_session(ctx, "n2", dry_run=False, actor="test", from_preview=preview["session_id"])
+    done = ev.run_session(ctx, run["session_id"])
+    assert done["state"] == "completed", done["summary"]
+    for _ in range(60):  # ten minutes of CRM rounds after the evacuation
+        sim.advance(10)
+    assert sim.cluster.guest(105).node == "n4"
+    assert len(sim_migration_tasks(sim, 105)) == 1
+    assert not any("vm:105" in msg and "'n2'" in msg for _, _, msg in sim.ha.log)
+    assert sim.cluster.ha_resources["vm:105"]["failback"] == 0
+    assert [e["event"] for e in done["events"] if e.get("vmid") == 105] == ["ha_failback_off", "started",
+                                                                             "completed"]
+    assert [x["sid"] for x in done["ha_failback"]] == ["vm:105"]
+    r = client.post("/api/nodes/n2/maintenance", json={"enable": False})
+    assert r.status_code == 200 and r.get_json()["ha_failback_restored"] == ["vm:105"]
+    assert sim.cluster.ha_resources["vm:105"]["failback"] == 1
+    after = repo.load_session(ctx.store.engine, run["session_id"])
+    assert after["ha_failback"][0]["restored_at"] and after["events"][-1]["event"] == "ha_failback_on"
+    for _ in range(60):  # the rule prefers n2 again: HA moves it back, as after PVE's own maintenance
+        sim.advance(10)
+    assert sim.cluster.guest(105).node == "n2"
+    assert client.post("/api/nodes/n2/maintenance", json={"enable": False}).get_json()["ha_failback_restored"] == []
+
