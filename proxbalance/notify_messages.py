@@ -68,10 +68,19 @@ def automation_paused(failures: int, last_error: str) -> tuple[str, str]:
             '{"resume": true}).')
 
 
-def evacuation_finished(node: str, moved: int, failed: int, seconds: float) -> tuple[str, str]:
+def evacuation_finished(node: str, moved: int, failed: int, seconds: float, *, outcome: str | None = None,
+                        left: list[dict] | None = None) -> tuple[str, str]:
+    """``outcome``: the session's end state; ``left``: ``{vmid, name, status, reason}`` per guest still on it."""
     state = "finished" if failed == 0 else f"finished with {failed} failure(s)"
-    return (f"ProxBalance: evacuation of {node} {state}",
-            f"Node {node}: {moved} guest(s) moved, {failed} failed, in {seconds:.0f} s.")
+    if outcome == "cancelled":
+        state = "cancelled"
+    elif outcome == "completed_with_errors":
+        state = "finished with guests left on the node"
+    body = f"Node {node}: {moved} guest(s) moved, {failed} failed, in {seconds:.0f} s."
+    if left:
+        body += f"\n{len(left)} guest(s) still on {node}:" + "".join(
+            f"\n- {x['vmid']} ({x.get('name') or '?'}, {x.get('status') or '?'}): {x['reason']}" for x in left)
+    return f"ProxBalance: evacuation of {node} {state}", body
 
 
 def forecast_critical(node: str, resource: str, predicted_pct: float, at: float) -> tuple[str, str]:

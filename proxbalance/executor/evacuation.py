@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from proxbalance import engine as eng
+from proxbalance import notify_messages as msg
 from proxbalance import recommendations as svc
 from proxbalance.errors import ConflictError, NoDataError, NotFoundError, ProxBalanceError, UpstreamError
 from proxbalance.executor import ha_failback as hf
@@ -31,6 +32,7 @@ from proxbalance.executor.context import ExecContext
 from proxbalance.executor.live import LiveView
 from proxbalance.executor.maintenance import maintenance_nodes, set_maintenance
 from proxbalance.executor.validate import validate_move
+from proxbalance.notify import notify
 from proxbalance.store import maintenance as repo
 from proxbalance.store import migrations_log as mlog
 from proxbalance.store.history import usage_history
@@ -327,9 +329,21 @@ def _finish(ctx: ExecContext, s: dict, *, cancelled: bool, max_loops: int = 1_00
                     "running_left": len(running_left), "remaining": s["remaining"]}
     _event(ctx, s, state, f"{s['summary']['moved']} moved, {len(remaining)} left ({len(running_left)} running)")
     _save(ctx, s, state)
+    _notify_finished(ctx, s, state)
     if s["node"] not in maintenance_nodes(ctx.store):  # cleared while it ran: nothing holds failback off now
         release_ha_failback(ctx, s["node"])
     return repo.load_session(ctx.store.engine, s["session_id"])
+
+
+def _notify_finished(ctx: ExecContext, s: dict, state: str) -> None:
+    """``evacuation_finished``, once per session (the key is claimed in the store: a resumed run that ends
+    again sends nothing). Never raises."""
+    failed = sum(m["state"] in ("failed", "cancelled") for m in s["moves"])
+    title, body = msg.evacuation_finished(s["node"], s["summary"]["moved"], failed, ctx.now() - s["created_at"],
+                                          outcome=state, left=s["remaining"])
+    level = "success" if state == "completed" else "warning"
+    notify(ctx.settings, ctx.store, "evacuation_finished", f"evacuation_finished:{s['session_id']}", title, body,
+           level=level, now=ctx.now())
 
 
 def cancel_session(ctx: ExecContext, session_id: str) -> dict[str, Any]:

@@ -206,3 +206,26 @@ def test_ha_guest_whose_rule_prefers_the_node_is_not_failed_back(ctx, sim, clien
     assert sim.cluster.guest(105).node == "n2"
     assert client.post("/api/nodes/n2/maintenance", json={"enable": False}).get_json()["ha_failback_restored"] == []
 
+
+def test_evacuation_finished_is_notified_once(ctx, sim, settings):
+    """A real delivery to a local apprise ``json://`` endpoint when the session ends, with the numbers and
+    every guest left and why; the session ending again (a resumed runner) sends nothing more."""
+    from tests.automation.servers import HttpReceiver
+    hook = HttpReceiver()
+    try:
+        ctx.settings = settings.replace(notifications__enabled=True, notifications__urls=[hook.url()],
+                                        notifications__events=["evacuation_finished"])
+        s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+        done = ev.run_session(ctx, s["session_id"])
+        assert done["state"] == "completed_with_errors" and len(hook.received) == 1
+        path, _, payload = hook.received[0]
+        assert path == "/hook" and payload["title"] == "ProxBalance: evacuation of n1 finished with guests left " \
+                                                       "on the node"
+        assert payload["type"] == "warning"
+        assert f"{done['summary']['moved']} guest(s) moved, 0 failed" in payload["message"]
+        for x in done["summary"]["remaining"]:
+            assert f"- {x['vmid']} ({x['name']}, {x['status']}): {x['reason']}" in payload["message"]
+        ev.run_session(ctx, s["session_id"])
+        assert len(hook.received) == 1
+    finally:
+        hook.close()
