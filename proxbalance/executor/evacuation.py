@@ -221,6 +221,13 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
     for m in s["moves"]:
         if m["state"] != "planned":
             continue
+        g = live.guests.get(m["vmid"])
+        if g is not None and g.node != node and not g.lock:
+            # the HA manager moved it along with a positive-affinity partner (or someone else moved it)
+            m["state"], m["landed_on"] = "completed", g.node
+            _event(ctx, s, "moved_outside", f"{m['vmid']}: already off {node}, on {g.node} (moved along with an "
+                   "HA positive-affinity partner, or by someone else): not migrated again", m["vmid"])
+            continue
         active = mlog.active(ctx.store.engine)
         from_node = sum(1 for a in active if node in (a["source_node"], a["target_node"]))
         if len(active) >= cluster or from_node >= per_node:
@@ -281,6 +288,7 @@ def _guard_failback(ctx: ExecContext, s: dict, m: dict) -> None:
     held.append({"sid": sid, "vmid": m["vmid"], "since": ctx.now(), "restored_at": None})
     _event(ctx, s, "ha_failback_off", f"{sid}: HA failback off until the maintenance of {node} is cleared (its "
            f"node-affinity rule prefers {node} to {m['target_node']})", m["vmid"])
+    _save(ctx, s, "running")  # stored before the move starts: a runner killed now still knows to switch it on
 
 
 def release_ha_failback(ctx: ExecContext, node: str) -> list[str]:
@@ -381,7 +389,8 @@ def format_session(s: dict[str, Any]) -> str:
     lines = [f"evacuation {s['session_id'][:8]} of {s['node']}: {s['state']}"]
     for m in s["moves"]:
         lines.append(f"  {m['vmid']:>7} {m['name'][:20]:20} {m['status']:8} -> {m['target_node']:10} {m['state']}"
-                     + (f" ({m['error']})" if m.get("error") else ""))
+                     + (f" ({m['error']})" if m.get("error") else "")
+                     + (f" (on {m['landed_on']})" if m.get("landed_on") else ""))
     for x in s["left"]:
         lines.append(f"  {x['vmid']:>7} {x['name'][:20]:20} {x['status']:8} stays: {x['reason']}")
     return "\n".join(lines)

@@ -229,3 +229,26 @@ def test_evacuation_finished_is_notified_once(ctx, sim, settings):
         assert len(hook.received) == 1
     finally:
         hook.close()
+
+
+def test_guest_moved_along_by_ha_is_not_migrated_again(ctx, sim, collect):
+    """vm:121 and vm:130 in a positive HA resource-affinity rule, both on n1: the HA manager moves the partner
+    along with the first one ProxBalance moves. The partner's own move is then done, not re-planned, failed
+    or migrated a second time."""
+    c = sim.cluster
+    c.ha_resources["vm:121"] = {"state": "started", "max_relocate": 1, "max_restart": 1, "failback": 1}
+    c.ha_rules.append({"rule": "together-121-130", "type": "resource-affinity", "resources": "vm:121,vm:130",
+                       "affinity": "positive"})
+    c.touch()
+    collect()
+    s = ev.create_session(ctx, "n1", dry_run=False, actor="test")
+    planned = {m["vmid"]: m["target_node"] for m in s["moves"]}
+    assert {121, 130} <= set(planned)
+    done = ev.run_session(ctx, s["session_id"])
+    pair = {m["vmid"]: m for m in done["moves"] if m["vmid"] in (121, 130)}
+    assert all(m["state"] == "completed" and not m.get("replanned_from") for m in pair.values()), pair
+    assert c.guest(121).node == c.guest(130).node != "n1"
+    assert len(sim_migration_tasks(sim, 121)) == len(sim_migration_tasks(sim, 130)) == 1
+    along = [m for m in pair.values() if m.get("landed_on")]
+    assert len(along) == 1 and along[0]["landed_on"] == c.guest(along[0]["vmid"]).node
+    assert any(e["event"] == "moved_outside" and e.get("vmid") == along[0]["vmid"] for e in done["events"])
