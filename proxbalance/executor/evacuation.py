@@ -225,8 +225,8 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
         if g is not None and g.node != node and not g.lock:
             # the HA manager moved it along with a positive-affinity partner (or someone else moved it)
             m["state"], m["landed_on"] = "completed", g.node
-            _event(ctx, s, "moved_outside", f"{m['vmid']}: already off {node}, on {g.node} (moved along with an "
-                   "HA positive-affinity partner, or by someone else): not migrated again", m["vmid"])
+            _event(ctx, s, "moved_outside", f"{m['vmid']}: already off {node}, on {g.node} (moved by the PVE HA "
+                   "manager: node maintenance or a positive-affinity partner; or by someone else): not migrated again", m["vmid"])
             continue
         active = mlog.active(ctx.store.engine)
         from_node = sum(1 for a in active if node in (a["source_node"], a["target_node"]))
@@ -252,7 +252,7 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
             _event(ctx, s, "replanned", f"{m['vmid']}: {m['target_node']} -> {alt} ({v.reason()})", m["vmid"])
             m["replanned_from"], m["target_node"] = m["target_node"], alt
         if m["ha"]:
-            _guard_failback(ctx, s, m)
+            _guard_failback(ctx, s, m, live)
         try:
             rec = ex.start_migration(ctx, m["vmid"], m["target_node"], source_node=node, actor=s["actor"],
                                      origin="evacuation", session_id=s["session_id"], live=live)
@@ -268,12 +268,17 @@ def _start_some(ctx: ExecContext, s: dict, live: LiveView, per_node: int) -> Non
                m["vmid"])
 
 
-def _guard_failback(ctx: ExecContext, s: dict, m: dict) -> None:
+def _guard_failback(ctx: ExecContext, s: dict, m: dict, live: LiveView) -> None:
     """Before an HA guest leaves: switch its HA ``failback`` off when its node-affinity rule prefers the
     evacuated node to its target, so the HA manager does not move it back (PVE has no API for HA node
     maintenance; executor/ha_failback.py). Recorded in the session's ``ha_failback`` and as an event."""
     node, sid = s["node"], hf.sid_of(m["guest_type"], m["vmid"])
     held = s.setdefault("ha_failback", [])
+    if node in live.nodes and live.nodes[node].ha_maintenance:
+        if not any(e["event"] == "ha_maintenance" for e in s["events"]):
+            _event(ctx, s, "ha_maintenance", f"{node} is in PVE HA node maintenance: the HA manager moves its HA "
+                   "guests itself and fails none back to it; HA failback is left as it is")
+        return
     if any(x["sid"] == sid and not x.get("restored_at") for x in held):
         return
     try:

@@ -252,3 +252,24 @@ def test_guest_moved_along_by_ha_is_not_migrated_again(ctx, sim, collect):
     along = [m for m in pair.values() if m.get("landed_on")]
     assert len(along) == 1 and along[0]["landed_on"] == c.guest(along[0]["vmid"]).node
     assert any(e["event"] == "moved_outside" and e.get("vmid") == along[0]["vmid"] for e in done["events"])
+
+
+def test_node_already_in_pve_ha_maintenance(ctx, sim, collect):
+    """An admin ran ``ha-manager crm-command node-maintenance enable n2`` first: the HA manager moves n2's HA
+    guests itself. The evacuation moves the rest, counts the HA guests HA moved as done (not migrated again),
+    leaves their failback alone (HA maintenance already keeps them away) and none comes back to n2."""
+    from tests.sim.conftest import admin
+    admin(sim, "POST", "nodes/n2/maintenance", enable=1)
+    collect()
+    s = ev.create_session(ctx, "n2", dry_run=False, actor="test")
+    done = ev.run_session(ctx, s["session_id"])
+    assert done["state"] == "completed" and all(m["state"] == "completed" for m in done["moves"])
+    events = [e["event"] for e in done["events"]]
+    assert "ha_maintenance" in events and "ha_failback_off" not in events
+    assert sim.cluster.ha_resources["vm:105"]["failback"] == 1
+    for _ in range(60):
+        sim.advance(10)
+    for m in done["moves"]:
+        assert sim.cluster.guest(m["vmid"]).node != "n2"
+    tasks = sim_migration_tasks(sim)
+    assert len(tasks) == len({t.id for t in tasks}) == len(done["moves"])
