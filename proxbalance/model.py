@@ -10,7 +10,7 @@ snapshot plus :class:`UsageHistory` into arrays. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 GuestType = Literal["qemu", "lxc"]

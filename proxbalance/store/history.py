@@ -15,9 +15,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, func, select, text
-
 import numpy as np
+from sqlalchemy import Connection, Engine, Table, func, select, text
 
 from proxbalance.model import HistoryTable, UsageHistory, UsageStats
 from proxbalance.store import usage_summary
