@@ -34,8 +34,10 @@ from bench.trace_clusters import DEFAULT_TRACE, trace_cluster  # noqa: E402
 from proxbalance import recommendations as svc  # noqa: E402
 from proxbalance.config import load_settings  # noqa: E402
 from proxbalance.engine import build_arrays, load_preset, plan  # noqa: E402
-from proxbalance.store import Store  # noqa: E402
-from proxbalance.store import usage_summary  # noqa: E402
+from proxbalance.store import (
+    Store,  # noqa: E402
+    usage_summary,  # noqa: E402
+)
 from proxbalance.store.history import usage_history  # noqa: E402
 from proxbalance.store.inventory import set_state  # noqa: E402
 from proxbalance.store.snapshots import latest_snapshot, save_snapshot  # noqa: E402
