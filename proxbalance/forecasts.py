@@ -38,18 +38,26 @@ class Hourly:
     end_hour: int
 
 
-def _rows(engine: Engine, prefix: str, key: str, since: int) -> pd.DataFrame:
+def _rows(engine: Engine, prefix: str, key: str, since: int, vmids: list[int] | None = None) -> pd.DataFrame:
     with engine.connect() as conn:
         m5 = int(get_state(conn, "rollup_5m_until", 0) or 0)
         m1 = int(get_state(conn, "rollup_1h_until", 0) or 0)
-        sql = (f"SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_1h WHERE t >= :s AND t < :m1 "
-               f"UNION ALL SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_5m WHERE t >= :s AND t >= :m1 AND t < :m5 "
-               f"UNION ALL SELECT {key} AS k, t, 1 AS n, cpu, mem FROM {prefix}_raw WHERE t >= :s AND t >= :m5")
+        hourly, only = "t >= :s AND t < :m1", ""
+        if vmids is not None:  # a few guests: point look-ups on the (t, vmid) key instead of a window scan
+            only = f" AND {key} IN ({','.join(str(int(v)) for v in vmids) or 'NULL'})"
+            hours = range(-(-int(since) // HOUR) * HOUR, m1, HOUR)
+            hourly = f"t IN ({','.join(str(h) for h in hours) or 'NULL'})"
+        sql = (f"SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_1h WHERE {hourly}{only} "
+               f"UNION ALL SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_5m WHERE t >= :s AND t >= :m1 AND t < :m5"
+               f"{only} UNION ALL SELECT {key} AS k, t, 1 AS n, cpu, mem FROM {prefix}_raw WHERE t >= :s AND t >= :m5"
+               f"{only}")
         return pd.read_sql_query(text(sql), conn, params={"s": since, "m1": m1, "m5": m5})
 
 
-def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: float, kind: str = "node") -> Hourly:
-    """Hourly % of capacity of every node (``kind="node"``) or running guest of ``snapshot`` over ``days``.
+def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: float, kind: str = "node",
+                vmids: list[int] | None = None) -> Hourly:
+    """Hourly % of capacity of every node (``kind="node"``) or running guest of ``snapshot`` over ``days``
+    (only the guests ``vmids`` when given).
 
     Only complete hours: the last column is the hour before ``now``'s hour. Hours without samples are NaN.
     """
@@ -60,8 +68,10 @@ def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: flo
         df = _rows(engine, "node", "node", start_hour * HOUR)
         cpu_f, mem_f = 1.0, 1.0  # cores, bytes
     else:
-        caps = {g.vmid: (max(g.maxcpu, 1), max(g.maxmem, 1)) for g in snapshot.guests if g.status == "running"}
-        df = _rows(engine, "guest", "vmid", start_hour * HOUR)
+        only = None if vmids is None else set(vmids)
+        caps = {g.vmid: (max(g.maxcpu, 1), max(g.maxmem, 1)) for g in snapshot.guests
+                if g.status == "running" and (only is None or g.vmid in only)}
+        df = _rows(engine, "guest", "vmid", start_hour * HOUR, None if vmids is None else list(caps))
         cpu_f, mem_f = 1 / 1000.0, 1024.0  # millicores, KiB
     keys = list(caps)
     T = end_hour - start_hour

@@ -114,3 +114,21 @@ def test_incremental_update_is_used_hour_by_hour(store, monkeypatch):
     for k in range(2 * 86400 // STEP):
         _collect(store, T0 + k * STEP, rng, [100, 101])
     assert done.count("rebuilt") == 1 and done.count("advanced") >= 40
+
+
+def test_guest_profiles_of_a_few_guests_equal_the_full_read(store):
+    """The plan's records read profiles of its few moved guests by key (forecast_hooks.after_plan)."""
+    from proxbalance.model import ClusterSnapshot, Guest, Node
+    from proxbalance.workload import guest_profiles
+
+    rng = np.random.default_rng(6)
+    vmids = [100, 101, 102, 103]
+    for k in range(2 * 86400 // STEP):
+        _collect(store, T0 + k * STEP, rng, vmids)
+    now = T0 + 2 * 86400
+    snap = ClusterSnapshot(now, (Node("a", True, 8, 0.5, 2**35, 2**33),),
+                           tuple(Guest(v, f"g{v}", "qemu", "a", "running", 4, 0.5, 2**32, 2**31) for v in vmids))
+    full = guest_profiles(store, snap, now)
+    few = guest_profiles(store, snap, now, vmids=[101, 103])
+    assert set(full) == set(vmids) and set(few) == {101, 103}
+    assert few == {v: full[v] for v in (101, 103)}
