@@ -108,12 +108,34 @@ def forecast_both(h: Hourly, horizon: int) -> dict[str, _Part]:
             for i, m in enumerate(METRICS)}
 
 
+_MEMO: dict[tuple, dict[str, Any]] = {}
+
+
+def _memo_key(settings: Settings, store: Store, snapshot: ClusterSnapshot, now: float) -> tuple:
+    """What a node forecast depends on: the complete hours before ``now``'s hour (fixed once the hour is rolled
+    up; backfills move ``backfilled_until``), the nodes' capacities and the forecast settings."""
+    end = int(now) // HOUR * HOUR
+    with store.engine.connect() as conn:
+        marks = tuple(get_state(conn, k, 0) for k in ("rollup_1h_until", "rollup_5m_until", "backfilled_until"))
+    return (str(store.engine.url), id(store.engine), end, marks[0], min(int(marks[1] or 0), end), marks[2],
+            tuple((n.name, n.maxcpu, n.maxmem) for n in snapshot.nodes),
+            settings["forecast.history_days"], settings["forecast.horizon_hours"])
+
+
 def node_forecasts(settings: Settings, store: Store, snapshot: ClusterSnapshot, now: float) -> dict[str, Any]:
-    """``{"hourly": Hourly, "cpu": ..., "memory": ...}`` (mean / lo / hi ``(N, H)`` %) for every node."""
-    h = load_hourly(store.engine, snapshot, now, settings["forecast.history_days"], "node")
-    out: dict[str, Any] = {"hourly": h, **forecast_both(h, settings["forecast.horizon_hours"])}
-    maybe_backtest(settings, store, snapshot, now, h)
-    return out
+    """``{"hourly": Hourly, "cpu": ..., "memory": ...}`` (mean / lo / hi ``(N, H)`` %) for every node.
+
+    Forecasts read complete hours only, so within an hour every decision gets the same one: it is kept in
+    the process (one entry) and refitted when an input changes (a new hour, a backfill, a node's size)."""
+    key = _memo_key(settings, store, snapshot, now)
+    out = _MEMO.get(key)
+    if out is None:
+        h = load_hourly(store.engine, snapshot, now, settings["forecast.history_days"], "node")
+        out = {"hourly": h, **forecast_both(h, settings["forecast.horizon_hours"])}
+        _MEMO.clear()
+        _MEMO[key] = out
+    maybe_backtest(settings, store, snapshot, now, out["hourly"])
+    return dict(out)
 
 
 def _iso(ts: float) -> str:
