@@ -102,9 +102,24 @@ def _rows_to_sums(rows, metrics: tuple[str, ...]) -> tuple[list, dict[str, np.nd
     """(keys, column -> float array) of :func:`_blend_sql` rows (NULL sums as 0, NULL max as -inf)."""
     names = _sum_names(metrics)
     keys = [r[0] for r in rows]
-    data = np.array([[(0.0 if v is None else v) for v in r[1:]] for r in rows], dtype=float).reshape(
-        len(rows), len(names))
-    return keys, {c: data[:, i] for i, c in enumerate(names)}
+    data = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(names))  # NULL -> nan
+    out = {}
+    for i, c in enumerate(names):
+        x = data[:, i]
+        out[c] = np.where(np.isnan(x), -np.inf if c.endswith("_mx") else 0.0, x)
+    return keys, out
+
+
+def _recent_sql(prefix: str, key: str, metrics: tuple[str, ...]) -> str:
+    """:func:`_blend_sql` of the rows after the hourly marker only (5-minute and raw rows), in
+    :func:`_sum_names` order. They are all inside the 24-hour window (the summary answers only while ``now`` is
+    within an hour of the marker), so the 24-hour sums are the 7-day ones."""
+    parts = ["k", "SUM(n)", "SUM(n)", "SUM(n * x)", "SUM(n * x * x)"]
+    for m in metrics:
+        parts += [f"SUM({m} * 1.0 * n)", f"SUM({m} * 1.0 * n)", f"MAX({m}_max)", f"SUM({m} * 1.0 * n * x)"]
+    return (f"SELECT {', '.join(parts)} FROM (SELECT k, n, (t - :now) / 86400.0 AS x, "
+            f"{', '.join(f'{m}, {m}_max' for m in metrics)} FROM ({_union_sql(prefix, key, metrics, False)})) "
+            "GROUP BY k")
 
 
 def _merge(a: tuple[list, dict], b: tuple[list, dict], metrics: tuple[str, ...]) -> tuple[list, dict]:
@@ -162,8 +177,8 @@ def _from_summary(conn: Connection, now: float, m1: int, params: dict) -> UsageH
         if hourly is None:
             return None
         keys, sums = hourly
-        recent = _rows_to_sums(conn.execute(text(_blend_sql(prefix, spec.key, metrics, hourly=False)),
-                                            params).fetchall(), metrics)
+        recent = _rows_to_sums(conn.execute(text(_recent_sql(prefix, spec.key, metrics)), params).fetchall(),
+                               metrics)
         keys, sums = _merge((keys, sums), recent, metrics)
         tables.append(_table(keys, sums, metrics, scale, cast))
     return UsageHistory(guest_table=tables[0], node_table=tables[1])

@@ -246,8 +246,11 @@ def read(conn: Connection, spec: Spec, now: float, m1: int) -> tuple[list, dict[
     until = get_state(conn, STATE_KEY)
     if until is None or until != m1 or until % HOUR or not (until <= now <= until + HOUR):
         return None
-    keys, s = _load(conn, spec)
-    cols = {c: np.asarray(v, dtype=float) for c, v in s.items()}
+    names = COLUMNS[spec.name]
+    rows = conn.execute(text(f"SELECT {spec.key}, {', '.join(names)} FROM {spec.name}")).fetchall()
+    keys = [r[0] for r in rows]
+    data = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(names))
+    cols = {c: data[:, i] for i, c in enumerate(names)}
     d = (until - now) / DAY
     n7, sx2, sxx2 = cols["n7"], cols["sx"], cols["sxx"]
     out = {"n7": n7.copy(), "n1": cols["n1"].copy(), "sx": sx2 / 48.0 + d * n7,
