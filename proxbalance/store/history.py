@@ -177,7 +177,7 @@ def _from_summary(conn: Connection, now: float, m1: int, params: dict) -> UsageH
         if hourly is None:
             return None
         keys, sums = hourly
-        recent = _rows_to_sums(conn.execute(text(_recent_sql(prefix, spec.key, metrics)), params).fetchall(),
+        recent = _rows_to_sums(usage_summary.fetch_tuples(conn, _recent_sql(prefix, spec.key, metrics), params),
                                metrics)
         keys, sums = _merge((keys, sums), recent, metrics)
         tables.append(_table(keys, sums, metrics, scale, cast))

@@ -72,6 +72,18 @@ _TABLE = {s.name: t for s, t in zip(SPECS, TABLES, strict=True)}
 COLUMNS = {s.name: [*SUMS, *(f"{m}_{p}" for m in s.metrics for p in PER_METRIC)] for s in SPECS}
 
 
+def fetch_tuples(conn: Connection, sql: str, params: dict | None = None) -> list[tuple]:
+    """Rows of ``sql`` (named ``:params``) as plain tuples; on SQLite straight from the driver (no Row objects:
+    the decision reads 10,000-row answers)."""
+    if conn.dialect.name == "sqlite":
+        cur = conn.connection.driver_connection.cursor()
+        try:
+            return cur.execute(sql, params or {}).fetchall()
+        finally:
+            cur.close()
+    return [tuple(r) for r in conn.execute(text(sql), params or {})]
+
+
 def invalidate(conn: Connection) -> None:
     """Hourly rows were written outside the rollup: the next :func:`refresh` rebuilds the summary."""
     set_state(conn, STATE_KEY, -1)
@@ -247,7 +259,7 @@ def read(conn: Connection, spec: Spec, now: float, m1: int) -> tuple[list, dict[
     if until is None or until != m1 or until % HOUR or not (until <= now <= until + HOUR):
         return None
     names = COLUMNS[spec.name]
-    rows = conn.execute(text(f"SELECT {spec.key}, {', '.join(names)} FROM {spec.name}")).fetchall()
+    rows = fetch_tuples(conn, f"SELECT {spec.key}, {', '.join(names)} FROM {spec.name}")
     keys = [r[0] for r in rows]
     data = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(names))
     cols = {c: data[:, i] for i, c in enumerate(names)}
