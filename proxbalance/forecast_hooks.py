@@ -41,7 +41,7 @@ def after_plan(settings: Settings, store: Store, snapshot: ClusterSnapshot, resu
         try:
             from proxbalance.workload import guest_profiles
 
-            profiles = guest_profiles(store, snapshot, snapshot.time)
+            profiles = guest_profiles(store, snapshot, snapshot.time, vmids=sorted({int(r["vmid"]) for r in recs}))
         except Exception:  # noqa: BLE001
             log.exception("guest profiles failed")
     for r in recs:

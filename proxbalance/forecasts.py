@@ -38,18 +38,26 @@ class Hourly:
     end_hour: int
 
 
-def _rows(engine: Engine, prefix: str, key: str, since: int) -> pd.DataFrame:
+def _rows(engine: Engine, prefix: str, key: str, since: int, vmids: list[int] | None = None) -> pd.DataFrame:
     with engine.connect() as conn:
         m5 = int(get_state(conn, "rollup_5m_until", 0) or 0)
         m1 = int(get_state(conn, "rollup_1h_until", 0) or 0)
-        sql = (f"SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_1h WHERE t >= :s AND t < :m1 "
-               f"UNION ALL SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_5m WHERE t >= :s AND t >= :m1 AND t < :m5 "
-               f"UNION ALL SELECT {key} AS k, t, 1 AS n, cpu, mem FROM {prefix}_raw WHERE t >= :s AND t >= :m5")
+        hourly, only = "t >= :s AND t < :m1", ""
+        if vmids is not None:  # a few guests: point look-ups on the (t, vmid) key instead of a window scan
+            only = f" AND {key} IN ({','.join(str(int(v)) for v in vmids) or 'NULL'})"
+            hours = range(-(-int(since) // HOUR) * HOUR, m1, HOUR)
+            hourly = f"t IN ({','.join(str(h) for h in hours) or 'NULL'})"
+        sql = (f"SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_1h WHERE {hourly}{only} "
+               f"UNION ALL SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_5m WHERE t >= :s AND t >= :m1 AND t < :m5"
+               f"{only} UNION ALL SELECT {key} AS k, t, 1 AS n, cpu, mem FROM {prefix}_raw WHERE t >= :s AND t >= :m5"
+               f"{only}")
         return pd.read_sql_query(text(sql), conn, params={"s": since, "m1": m1, "m5": m5})
 
 
-def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: float, kind: str = "node") -> Hourly:
-    """Hourly % of capacity of every node (``kind="node"``) or running guest of ``snapshot`` over ``days``.
+def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: float, kind: str = "node",
+                vmids: list[int] | None = None) -> Hourly:
+    """Hourly % of capacity of every node (``kind="node"``) or running guest of ``snapshot`` over ``days``
+    (only the guests ``vmids`` when given).
 
     Only complete hours: the last column is the hour before ``now``'s hour. Hours without samples are NaN.
     """
@@ -60,8 +68,10 @@ def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: flo
         df = _rows(engine, "node", "node", start_hour * HOUR)
         cpu_f, mem_f = 1.0, 1.0  # cores, bytes
     else:
-        caps = {g.vmid: (max(g.maxcpu, 1), max(g.maxmem, 1)) for g in snapshot.guests if g.status == "running"}
-        df = _rows(engine, "guest", "vmid", start_hour * HOUR)
+        only = None if vmids is None else set(vmids)
+        caps = {g.vmid: (max(g.maxcpu, 1), max(g.maxmem, 1)) for g in snapshot.guests
+                if g.status == "running" and (only is None or g.vmid in only)}
+        df = _rows(engine, "guest", "vmid", start_hour * HOUR, None if vmids is None else list(caps))
         cpu_f, mem_f = 1 / 1000.0, 1024.0  # millicores, KiB
     keys = list(caps)
     T = end_hour - start_hour
@@ -98,12 +108,34 @@ def forecast_both(h: Hourly, horizon: int) -> dict[str, _Part]:
             for i, m in enumerate(METRICS)}
 
 
+_MEMO: dict[tuple, dict[str, Any]] = {}
+
+
+def _memo_key(settings: Settings, store: Store, snapshot: ClusterSnapshot, now: float) -> tuple:
+    """What a node forecast depends on: the complete hours before ``now``'s hour (fixed once the hour is rolled
+    up; backfills move ``backfilled_until``), the nodes' capacities and the forecast settings."""
+    end = int(now) // HOUR * HOUR
+    with store.engine.connect() as conn:
+        marks = tuple(get_state(conn, k, 0) for k in ("rollup_1h_until", "rollup_5m_until", "backfilled_until"))
+    return (str(store.engine.url), id(store.engine), end, marks[0], min(int(marks[1] or 0), end), marks[2],
+            tuple((n.name, n.maxcpu, n.maxmem) for n in snapshot.nodes),
+            settings["forecast.history_days"], settings["forecast.horizon_hours"])
+
+
 def node_forecasts(settings: Settings, store: Store, snapshot: ClusterSnapshot, now: float) -> dict[str, Any]:
-    """``{"hourly": Hourly, "cpu": ..., "memory": ...}`` (mean / lo / hi ``(N, H)`` %) for every node."""
-    h = load_hourly(store.engine, snapshot, now, settings["forecast.history_days"], "node")
-    out: dict[str, Any] = {"hourly": h, **forecast_both(h, settings["forecast.horizon_hours"])}
-    maybe_backtest(settings, store, snapshot, now, h)
-    return out
+    """``{"hourly": Hourly, "cpu": ..., "memory": ...}`` (mean / lo / hi ``(N, H)`` %) for every node.
+
+    Forecasts read complete hours only, so within an hour every decision gets the same one: it is kept in
+    the process (one entry) and refitted when an input changes (a new hour, a backfill, a node's size)."""
+    key = _memo_key(settings, store, snapshot, now)
+    out = _MEMO.get(key)
+    if out is None:
+        h = load_hourly(store.engine, snapshot, now, settings["forecast.history_days"], "node")
+        out = {"hourly": h, **forecast_both(h, settings["forecast.horizon_hours"])}
+        _MEMO.clear()
+        _MEMO[key] = out
+    maybe_backtest(settings, store, snapshot, now, out["hourly"])
+    return dict(out)
 
 
 def _iso(ts: float) -> str:

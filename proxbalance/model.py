@@ -10,8 +10,8 @@ snapshot plus :class:`UsageHistory` into arrays. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 GuestType = Literal["qemu", "lxc"]
 
@@ -145,14 +145,59 @@ class UsageStats:
     slope_per_day: float = 0.0  # trend: units per day (least squares over the 7-day window)
 
 
+STAT_FIELDS = ("avg_24h", "avg_7d", "max_7d", "slope_per_day")
+
+
 @dataclass(frozen=True, slots=True)
+class HistoryTable:
+    """Usage stats of many entities as one array: ``values[i, j, k]`` is stat ``STAT_FIELDS[k]`` of metric
+    ``metrics[j]`` for entity ``keys[i]`` (units those of :class:`UsageStats`)."""
+
+    keys: tuple  # vmids (int) or node names (str)
+    metrics: tuple[str, ...]
+    values: Any  # numpy array (K, M, 4) float
+
+    def to_dict(self) -> dict:
+        out = {}
+        for i, k in enumerate(self.keys):
+            row = self.values[i].tolist()
+            out[k] = {m: UsageStats(*row[j]) for j, m in enumerate(self.metrics)}
+        return out
+
+
 class UsageHistory:
     """History blends the store computes for the engine.
 
     ``guests[vmid][metric]`` and ``nodes[name][metric]`` with metric in
     ``cpu`` (cores busy), ``mem`` (bytes), ``iowait`` (fraction, nodes only), ``disk`` (bytes/s read+write),
     ``net`` (bytes/s in+out). Missing entries mean "no history yet": use the current value.
+
+    The store answers with :class:`HistoryTable` arrays (``guest_table`` / ``node_table``, what the engine
+    reads); the dicts are then built on first use.
     """
 
-    guests: dict[int, dict[str, UsageStats]] = field(default_factory=dict)
-    nodes: dict[str, dict[str, UsageStats]] = field(default_factory=dict)
+    __slots__ = ("_guests", "_nodes", "guest_table", "node_table")
+
+    def __init__(self, guests: dict | None = None, nodes: dict | None = None,
+                 guest_table: HistoryTable | None = None, node_table: HistoryTable | None = None):
+        self._guests = guests if guests is not None or guest_table is not None else {}
+        self._nodes = nodes if nodes is not None or node_table is not None else {}
+        self.guest_table, self.node_table = guest_table, node_table
+
+    @property
+    def guests(self) -> dict[int, dict[str, UsageStats]]:
+        if self._guests is None:
+            self._guests = self.guest_table.to_dict()
+        return self._guests
+
+    @property
+    def nodes(self) -> dict[str, dict[str, UsageStats]]:
+        if self._nodes is None:
+            self._nodes = self.node_table.to_dict()
+        return self._nodes
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UsageHistory) and self.guests == other.guests and self.nodes == other.nodes
+
+    def __repr__(self) -> str:
+        return f"UsageHistory({len(self.guests)} guests, {len(self.nodes)} nodes)"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model import ClusterSnapshot, UsageHistory
+from ..model import ClusterSnapshot, HistoryTable, UsageHistory
 from .config import PenaltyConfig
 from .masks import build_masks
 
@@ -94,6 +94,42 @@ def _blend(cfg: PenaltyConfig, now, a24, a7):
     return cfg.weight_current * now + cfg.weight_24h * a24 + cfg.weight_7d * a7
 
 
+def _history(table: HistoryTable | None, stats: dict, keys: list, metrics: tuple[str, ...]):
+    """``(have (K, M) bool, values (K, M, 4))`` of the entities ``keys`` (stats as in ``STAT_FIELDS``), from
+    the store's array form when there is one, else from the dicts."""
+    K, M = len(keys), len(metrics)
+    have = np.zeros((K, M), dtype=bool)
+    vals = np.zeros((K, M, 4))
+    if table is not None:
+        at = {k: i for i, k in enumerate(table.keys)}
+        rows = np.array([at.get(k, -1) for k in keys], dtype=np.int64)
+        hit = rows >= 0
+        cols = [table.metrics.index(m) if m in table.metrics else -1 for m in metrics]
+        for j, c in enumerate(cols):
+            if c >= 0 and hit.any():
+                have[hit, j] = True
+                vals[hit, j] = table.values[rows[hit], c]
+        return have, vals
+    zero = (0.0, 0.0, 0.0, 0.0)
+    empty: dict = {}
+    rows = [[stats.get(k, empty).get(m) for m in metrics] for k in keys]
+    have = np.array([[st is not None for st in r] for r in rows], dtype=bool).reshape(K, M)
+    vals = np.array([[zero if st is None else (st.avg_24h, st.avg_7d, st.max_7d, st.slope_per_day) for st in r]
+                     for r in rows], dtype=float).reshape(K, M, 4)
+    return have, vals
+
+
+def _kinds(cfg: PenaltyConfig, now: np.ndarray, have: np.ndarray, h: np.ndarray) -> list[np.ndarray]:
+    """Per kind (``KINDS`` order) the ``(K, M)`` values from current values ``now`` and history ``h``
+    (``(K, M, 4)``, used where ``have``): the 7-day max is at least the current value; no history: current
+    value throughout, slope 0."""
+    a24 = np.where(have, h[..., 0], now)
+    a7 = np.where(have, h[..., 1], now)
+    mx = np.where(have, np.maximum(h[..., 2], now), now)
+    sl = np.where(have, h[..., 3], 0.0)
+    return [now, _blend(cfg, now, a24, a7), a7, mx, sl]
+
+
 def build_arrays(
     snapshot: ClusterSnapshot, history: UsageHistory | None = None, cfg: PenaltyConfig | None = None
 ) -> ClusterArrays:
@@ -111,42 +147,35 @@ def build_arrays(
 
     iow_scale = cfg.iowait_pct_per_100mbs / 100.0 / (100.0 * MIB)
     iow_cap = cfg.iowait_guest_cap_pct / 100.0
+    vmids = [gu.vmid for gu in guests]
+    running = np.array([gu.status == "running" for gu in guests], dtype=bool)
+    template = np.array([gu.template for gu in guests], dtype=bool)
+    run = running & ~template
+    gf = np.array([(gu.cpu, gu.maxcpu, gu.mem, gu.maxmem, gu.diskread + gu.diskwrite, gu.netin + gu.netout,
+                    gu.local_disk_bytes) for gu in guests], dtype=float).reshape(G, 7)
+    now = np.where(run[:, None], np.stack([gf[:, 0] * gf[:, 1], gf[:, 2], gf[:, 4], gf[:, 5]], 1), 0.0)
+    have, hv = _history(history.guest_table, history._guests or {}, vmids, ("cpu", "mem", "disk", "net"))
+    have &= run[:, None]  # history of a guest that is not running now does not count
     g = {k: np.zeros((G, R)) for k in KINDS}
-    for i, gu in enumerate(guests):
-        run = gu.status == "running" and not gu.template
-        h = history.guests.get(gu.vmid, {})
-        cpu = gu.cpu * gu.maxcpu if run else 0.0
-        mem = float(gu.mem) if run else 0.0
-        disk = gu.diskread + gu.diskwrite if run else 0.0
-        net = gu.netin + gu.netout if run else 0.0
-        cur = {"cpu": cpu, "mem": mem, "disk": disk, "net": net}
-        for col, metric in ((CPU, "cpu"), (MEM, "mem"), (IOW, "disk"), (NET, "net")):
-            st = h.get(metric) if run else None
-            now = cur[metric]
-            a24, a7, mx, sl = (st.avg_24h, st.avg_7d, max(st.max_7d, now), st.slope_per_day) if st else (
-                now, now, now, 0.0)
-            vals = (now, _blend(cfg, now, a24, a7), a7, mx, sl)
-            if col == IOW:
-                vals = tuple(min(v * iow_scale, iow_cap) for v in vals[:4]) + (vals[4] * iow_scale,)
-            for k, v in zip(KINDS, vals, strict=True):
-                g[k][i, col] = v
-        for k in KINDS[:4]:
-            g[k][i, CFG] = float(gu.maxmem) if run else 0.0
-            g[k][i, CNT] = 0.0 if gu.template else 1.0
+    for k, v in zip(KINDS, _kinds(cfg, now, have, hv), strict=True):
+        g[k][:, [CPU, MEM, IOW, NET]] = v
+        if k == "slope":
+            g[k][:, IOW] *= iow_scale
+        else:
+            g[k][:, IOW] = np.minimum(g[k][:, IOW] * iow_scale, iow_cap)
+            g[k][:, CFG] = np.where(run, gf[:, 3], 0.0)
+            g[k][:, CNT] = np.where(template, 0.0, 1.0)
 
     placement = np.array([node_idx[gu.node] for gu in guests], dtype=np.int64)
-    cap = np.zeros((N, R))
+    nf = np.array([(nd.maxcpu, nd.maxmem, nd.cpu * nd.maxcpu, nd.mem, nd.iowait, nd.netin + nd.netout)
+                   for nd in nodes], dtype=float).reshape(N, 6)
+    cap = np.stack([np.maximum(nf[:, 0], 1), np.maximum(nf[:, 1], 1), np.ones(N), np.full(N, cfg.node_net_capacity),
+                    np.maximum(nf[:, 1], 1), np.ones(N)], 1) if N else np.zeros((0, R))
+    nhave, nhv = _history(history.node_table, history._nodes or {}, [nd.name for nd in nodes],
+                          ("cpu", "mem", "iowait", "net"))
     n = {k: np.zeros((N, R)) for k in KINDS}
-    for j, nd in enumerate(nodes):
-        cap[j] = (max(nd.maxcpu, 1), max(nd.maxmem, 1), 1.0, cfg.node_net_capacity, max(nd.maxmem, 1), 1.0)
-        h = history.nodes.get(nd.name, {})
-        cur = {"cpu": nd.cpu * nd.maxcpu, "mem": float(nd.mem), "iowait": nd.iowait, "net": nd.netin + nd.netout}
-        for col, metric in ((CPU, "cpu"), (MEM, "mem"), (IOW, "iowait"), (NET, "net")):
-            now, st = cur[metric], h.get(metric)
-            a24, a7, mx, sl = (st.avg_24h, st.avg_7d, max(st.max_7d, now), st.slope_per_day) if st else (
-                now, now, now, 0.0)
-            for k, v in zip(KINDS, (now, _blend(cfg, now, a24, a7), a7, mx, sl), strict=True):
-                n[k][j, col] = v
+    for k, v in zip(KINDS, _kinds(cfg, nf[:, 2:6], nhave, nhv), strict=True):
+        n[k][:, [CPU, MEM, IOW, NET]] = v
     for k in KINDS[:4]:  # configured memory and count are sums over the node's guests
         for col in (CFG, CNT):
             n[k][:, col] = np.bincount(placement, weights=g[k][:, col], minlength=N)
@@ -159,19 +188,17 @@ def build_arrays(
         n[k] = np.maximum(n[k], sums)
 
     m = build_masks(snapshot, guests, nodes, cfg)
-    running = np.array([gu.status == "running" for gu in guests], dtype=bool)
-    mem = np.array([float(gu.mem) for gu in guests])
-    maxmem = np.array([float(gu.maxmem) for gu in guests])
+    mem, maxmem = gf[:, 2], gf[:, 3]
     mem_run = np.where(running, mem, 0.0)
     mem_hard = mem_run + cfg.mem_safety_margin * np.maximum(np.where(running, maxmem, 0.0) - mem_run, 0.0)
-    is_ct = np.array([gu.type == "lxc" for gu in guests], dtype=bool)
-    local = np.array([float(gu.local_disk_bytes) for gu in guests])
-    copy_bytes = local + np.where(running & ~is_ct, mem, 0.0)
+    types = [gu.type for gu in guests]
+    is_ct = np.array([t == "lxc" for t in types], dtype=bool)
+    copy_bytes = gf[:, 6] + np.where(running & ~is_ct, mem, 0.0)
     return ClusterArrays(
         node_names=[nd.name for nd in nodes],
-        vmids=np.array([gu.vmid for gu in guests], dtype=np.int64),
+        vmids=np.array(vmids, dtype=np.int64),
         names=[gu.name for gu in guests],
-        types=[gu.type for gu in guests],
+        types=types,
         placement=placement,
         g=g,
         n=n,
@@ -186,6 +213,11 @@ def build_arrays(
         is_ct=is_ct,
         ct_running=(is_ct & running).astype(float),
         ha_managed=np.array([gu.ha_managed for gu in guests], dtype=bool),
-        has_history=np.array([gu.vmid in history.guests for gu in guests], dtype=bool),
+        has_history=_has_history(history, vmids),
         **m,
     )
+
+
+def _has_history(history: UsageHistory, vmids: list[int]) -> np.ndarray:
+    keys = set(history.guest_table.keys) if history.guest_table is not None else history.guests
+    return np.array([v in keys for v in vmids], dtype=bool)

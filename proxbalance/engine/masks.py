@@ -18,13 +18,14 @@ PIN_TAGS = {"pinned", "pin"}
 
 def skip_reason(gu: Guest, node: Node, cfg: PenaltyConfig) -> str:
     """Why this guest can't be moved at all ("" when it can). First matching reason wins."""
-    tags = {t.lower() for t in gu.tags}
     if gu.template:
         return "template"
-    if "ignore" in tags:
-        return "ignored"
-    if tags & PIN_TAGS:
-        return "pinned"
+    if gu.tags:
+        tags = {t.lower() for t in gu.tags}
+        if "ignore" in tags:
+            return "ignored"
+        if tags & PIN_TAGS:
+            return "pinned"
     if gu.passthrough or gu.bind_mounts:
         return "passthrough"
     if gu.lock:
@@ -101,7 +102,8 @@ def storage_masks(snapshot: ClusterSnapshot, guests: list[Guest], node_idx: dict
                             maps[(k, j)] = m
             rows.append(row)
         need_id[i] = cache[key]
-        storage_ok[i] = rows[need_id[i]]
+    if rows:
+        storage_ok = np.stack(rows)[need_id]
     # the node a guest runs on obviously has its storage (stale storage lists must not strand it)
     storage_ok[np.arange(G), [node_idx[gu.node] for gu in guests]] = True
     return storage_ok, need_id, maps
@@ -130,14 +132,17 @@ def build_masks(snapshot: ClusterSnapshot, guests: list[Guest], nodes: list[Node
     G, N = len(guests), len(nodes)
     by_name = {nd.name: nd for nd in nodes}
     node_idx = {nd.name: j for j, nd in enumerate(nodes)}
-    skip = np.array([skip_reason(gu, by_name[gu.node], cfg) for gu in guests] or [], dtype=object)
+    skip = np.empty(G, dtype=object)
+    skip[:] = [skip_reason(gu, by_name[gu.node], cfg) for gu in guests]
 
     storage_ok, need_id, storage_maps = storage_masks(snapshot, guests, node_idx, cfg)
 
-    sid_idx = {gu.sid: i for i, gu in enumerate(guests)}
+    sid_idx = {gu.sid: i for i, gu in enumerate(guests)} if snapshot.ha_rules else {}
     anti_keys: list[set[str]] = [set() for _ in guests]
     aff_keys: list[set[str]] = [set() for _ in guests]
     for i, gu in enumerate(guests):
+        if not gu.tags:
+            continue
         for t in gu.tags:
             tl = t.lower()
             if tl.startswith("exclude_") and len(tl) > 8:

@@ -90,8 +90,8 @@ class PeakRun:
         """(allowed, placement points) of rows on every node, ``(m, N)`` each."""
         s = self.s
         v = View(self.st, rows, self.cols)
-        ok = s.static_ok[:, rows].T & s.sc.allowed(v, dynamic=True)
-        place = s.place_static[:, rows].T
+        ok = s.static_ok_rows[rows] & s.sc.allowed(v, dynamic=True)
+        place = s.place_static_rows[rows]
         if self.a.anti.shape[1] or self.a.aff.shape[1]:
             place = place + sum((t.fn(v, a) * w for t, w, a in s.sc.penalties
                                  if t.dynamic and t.family == "placement"), np.zeros(v.shape))
@@ -101,18 +101,6 @@ class PeakRun:
         """``(m, c)`` points (every term) of rows on cols in the run's state; ``score[h] - score[t]`` is a gain."""
         v = View(self.st, rows, cols)
         return self.s.static[np.ix_(cols, rows)].T + self.s.sc.total(v, dynamic=True)
-
-    def _value(self, rows: np.ndarray, h: int, P: float, pair: np.ndarray, pre: np.ndarray) -> np.ndarray:
-        """``(m, N)`` value of relocating rows (on h) to each node: score gain + peak credit; -inf where not
-        ``pre`` (the terms are only evaluated on the rows and nodes that pass the cheap conditions)."""
-        value = np.full(pre.shape, -np.inf)
-        ri = np.flatnonzero(pre.any(axis=1))
-        if len(ri):
-            cc = np.union1d(np.flatnonzero(pre.any(axis=0)), [h])
-            T = self._total(rows[ri], cc)
-            ix = np.ix_(ri, cc)
-            value[ix] = T[:, [int(np.searchsorted(cc, h))]] - T + self.credit(P, pair[ix])
-        return value
 
     def credit(self, P: float, pair: np.ndarray) -> np.ndarray:
         """Points of lowering the hottest node from P to ``pair`` (only the part above the floor counts)."""
@@ -137,17 +125,6 @@ class PeakRun:
             self.planned.remove(u)
         if t != self.st.orig[u]:
             self.planned.append(u)
-
-    def _pick(self, glob, pair, second, ok, ids, cooler):
-        """Best allowed cell by (cluster peak, variant key, pair max, cooler target, ids); None if none."""
-        idx = np.flatnonzero(ok.ravel())
-        for key, dec in ((glob, 5), (second, 9), (pair, 9), (cooler, 9)) + tuple((x, None) for x in ids):
-            if len(idx) <= 1:
-                break
-            k = key.ravel()[idx]
-            k = np.round(k, dec) if dec is not None else k
-            idx = idx[k == k.min()]
-        return np.unravel_index(idx[0], ok.shape) if len(idx) else None
 
     def _second(self, pair, new_h, new_t):
         if self.variant == "target":
@@ -177,16 +154,19 @@ class PeakRun:
         glob = np.maximum(pair, self._others(util, h)[None, :])
         allowed, place = self._eval(rows)
         ok = allowed & self.live[None, :] & (place <= place[:, [h]] + 1e-9) & (pair < P - self.step)
-        value = self._value(rows, h, P, pair, ok)  # score gain (migration cost included) + peak credit
-        ok &= value >= self.min_value
         cost = self._cost(rows, cols)
         free = self._free()
         second = self._second(pair, new_h, new_t)
         ids = (np.broadcast_to(self.vmid[rows][:, None], pair.shape),
                np.broadcast_to(self.node_rank[None, :], pair.shape))
-        best = self._pick(glob, pair, second, ok & (cost <= free), ids, new_t)
+        # the step is the first cell in pick order whose value (score gain, migration cost included, + peak
+        # credit) pays: values are computed lazily, in pick order, for a few cells at a time
+        value = np.full(pair.shape, np.nan)
+        best = self._first_paying(self._order(ok & (cost <= free), glob, pair, second, ids, new_t),
+                                  value, rows, h, P, pair)
         if free <= 0:
-            paid = self._pick(glob, pair, second, ok & (cost == 1), ids, new_t)
+            paid = self._first_paying(self._order(ok & (cost == 1), glob, pair, second, ids, new_t),
+                                      value, rows, h, P, pair)
             if paid is not None and (best is None or glob[paid] < glob[best] - 1e-12):
                 v = self._undo_for(int(rows[paid[0]]), h, int(paid[1]), float(glob[paid]), P, float(value[paid]))
                 if v is not None:
@@ -197,6 +177,39 @@ class PeakRun:
             self.move(int(rows[best[0]]), int(best[1]))
             return True
         return self._swap(util, h, P, rows, allowed, place, free)
+
+    @staticmethod
+    def _order(mask, glob, pair, second, ids, cooler) -> np.ndarray:
+        """Flat indices of the cells in ``mask`` in pick order: (cluster peak, variant key, pair max, cooler
+        target, ids), the first three rounded as :meth:`_pick` rounds them."""
+        idx = np.flatnonzero(mask.ravel())
+        if len(idx) <= 1:
+            return idx
+        keys = [np.round(glob.ravel()[idx], 5), np.round(second.ravel()[idx], 9), np.round(pair.ravel()[idx], 9),
+                np.round(cooler.ravel()[idx], 9)] + [x.ravel()[idx] for x in ids]
+        return idx[np.lexsort(keys[::-1])]
+
+    def _first_paying(self, order: np.ndarray, value: np.ndarray, rows, h: int, P: float, pair):
+        """First cell of ``order`` whose value reaches ``min_value`` (``(i, j)``, None if none). ``value``
+        ``(m, N)`` caches the values computed so far (NaN: not yet)."""
+        flat = value.ravel()
+        start, size = 0, 16
+        while start < len(order):
+            chunk = order[start:start + size]
+            todo = chunk[np.isnan(flat[chunk])]
+            if len(todo):
+                i, j = np.unravel_index(todo, value.shape)
+                ri, inv_r = np.unique(i, return_inverse=True)
+                cc = np.union1d(j, [h])
+                T = self._total(rows[ri], cc)
+                hcol = int(np.searchsorted(cc, h))
+                flat[todo] = (T[inv_r, hcol] - T[inv_r, np.searchsorted(cc, j)]
+                              + self.credit(P, pair[i, j]))
+            good = np.flatnonzero(flat[chunk] >= self.min_value)
+            if len(good):
+                return np.unravel_index(chunk[good[0]], value.shape)
+            start, size = start + size, size * 4
+        return None
 
     def _undo_for(self, u: int, h: int, t: int, glob: float, P: float, value: float) -> int | None:
         """A planned unit to send home so that relocating u (h -> t) fits the budget, or None."""

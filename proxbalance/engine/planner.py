@@ -63,11 +63,10 @@ class Search:
         # stored node-major, (N, U): a move rewrites two contiguous rows
         sbd = self.sc.breakdown(v, dynamic=False)
         self.static = np.ascontiguousarray(_sum(sbd.values(), v.shape).T)
-        self.place_static = np.ascontiguousarray(
-            _sum((x for k, x in sbd.items() if self.sc.family[k] == "placement"), v.shape).T)
-        self.cost_static = np.ascontiguousarray(
-            _sum((x for k, x in sbd.items() if self.sc.family[k] == "cost"), v.shape).T)
-        self.static_ok = np.ascontiguousarray(self.sc.allowed(v, dynamic=False).T)
+        # row-major (U, N): the peak phase gathers rows of these
+        self.place_static_rows = _sum((x for k, x in sbd.items() if self.sc.family[k] == "placement"), v.shape)
+        self.static_ok_rows = self.sc.allowed(v, dynamic=False)
+        self.static_ok = np.ascontiguousarray(self.static_ok_rows.T)
         self.S = self.static + self.sc.total(v, dynamic=True).T
         self.F = self.static_ok & self.sc.allowed(v, dynamic=True).T
         self.movable = ua.skip == ""

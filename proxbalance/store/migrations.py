@@ -22,6 +22,7 @@ from proxbalance.store import (
     notifications,
     plans,
     schema,
+    usage_summary,
 )
 from proxbalance.store.tx import write_tx
 
@@ -49,6 +50,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0007_automation", _create(*automation.TABLES, *notifications.TABLES)),
     Migration("0008_forecast_score_history", _create(*forecast_tables.TABLES)),
     Migration("0009_ops_config", config_layer.create_tables),
+    Migration("0010_usage_summary", usage_summary.create_tables),
 ]
 
 

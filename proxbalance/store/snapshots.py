@@ -49,7 +49,7 @@ def _node(data: dict) -> Node:
 
 def _guest(data: dict) -> Guest:
     data["tags"] = tuple(data["tags"])
-    data["disks"] = tuple(Disk(**d) for d in data["disks"])
+    data["disks"] = tuple([Disk(**d) for d in data["disks"]]) if data["disks"] else ()
     return Guest(**data)
 
 
@@ -72,9 +72,9 @@ def load_snapshot(conn: Connection, snapshot_id: int) -> ClusterSnapshot | None:
     nodes = tuple(_node(json.loads(r.data)) for r in conn.execute(
         select(snapshot_nodes.c.data).where(snapshot_nodes.c.snapshot_id == snapshot_id)
         .order_by(snapshot_nodes.c.pos)))
-    guests = tuple(_guest(json.loads(r.data)) for r in conn.execute(
-        select(snapshot_guests.c.data).where(snapshot_guests.c.snapshot_id == snapshot_id)
-        .order_by(snapshot_guests.c.pos)))
+    datas = conn.execute(select(snapshot_guests.c.data).where(snapshot_guests.c.snapshot_id == snapshot_id)
+                         .order_by(snapshot_guests.c.pos)).scalars().all()
+    guests = tuple(_guest(d) for d in json.loads("[" + ",".join(datas) + "]"))  # one decode for all rows
     extras = conn.execute(select(snapshot_extras).where(snapshot_extras.c.snapshot_id == snapshot_id)).one_or_none()
     storages = tuple(_storage(s) for s in json.loads(extras.storages)) if extras else ()
     rules = tuple(_rule(r) for r in json.loads(extras.ha_rules)) if extras else ()

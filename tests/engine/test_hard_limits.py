@@ -116,3 +116,18 @@ def test_offline_and_maintenance_nodes_never_receive():
     p = plan(build_arrays(make_snapshot(nodes, guests), cfg=CFG), CFG)
     assert all(r.target_node == "a" for r in p.recommendations) and not p.recommendations
     assert np.all([r for _, r, _ in p.skipped] == np.array(["no_target_fits"] * 4))
+
+
+def test_evacuation_iterations_are_the_guests_moved():
+    """Issue 12: evacuating a maintenance node takes one greedy iteration per guest leaving it (never a return
+    trip), whatever the number of guests; the whole plan stays within a few iterations more."""
+    for k in (3, 12, 40):
+        nodes = [make_node("m", cores=64, mem_gib=512, maintenance=True)] + [
+            make_node(f"n{j}", cores=64, mem_gib=512, cpu=0.85) for j in range(4)]
+        guests = [make_guest(100 + i, "m", cores=2, cpu=0.5, mem_gib=2) for i in range(k)]
+        guests += [make_guest(1000 + i, f"n{i % 4}", cores=2, cpu=0.3, mem_gib=2) for i in range(8)]
+        p = plan(build_arrays(make_snapshot(nodes, guests), cfg=CFG), CFG, max_moves=0)
+        left = {v for v, (s, _) in _moves(p).items() if s == "m"}
+        assert left == set(range(100, 100 + k))
+        assert p.stats["evacuation_iterations"] == k
+        assert p.stats["iterations"] <= k + 20
