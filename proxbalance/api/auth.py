@@ -2,6 +2,10 @@
 
 Scope checks happen per endpoint (endpoint.py); here we only identify the caller, so a bad key on a public
 endpoint is not an error, while a bad key on a protected one gives 401 with the reason.
+
+A found key is kept in the app's memo for the current data generation (store/version.py): any commit to the
+database (a revocation by another worker or the CLI included) moves the generation, so a revoked key is
+refused on the very next request, as when every request read the table.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ from dataclasses import dataclass
 
 from flask import g, request
 
-from proxbalance.api.state import state
-from proxbalance.store.keys import verify_key
+from proxbalance.api.state import generation, state
+from proxbalance.store.keys import find_key, hash_key, record_use
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,10 @@ def identify() -> None:
     if bootstrap and hmac.compare_digest(key.encode(), bootstrap.encode()):
         g.principal = Principal(id="bootstrap", name="bootstrap", scope="admin")
         return
-    record = verify_key(st.store.engine, key)
+    digest = hash_key(key)
+    record = st.memo.get(generation(), ("api_key", digest), lambda: find_key(st.store.engine, digest))
+    if record is not None:
+        record_use(st.store.engine, record)
     if record is None:
         g.auth_failure = "invalid or revoked API key"
         return

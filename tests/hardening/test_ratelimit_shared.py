@@ -44,7 +44,7 @@ def test_window_stays_exact_as_hits_expire(tmp_path, monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(ratelimit_shared.time, "time", lambda: now[0])
     window = SharedWindow(tmp_path / "rl.sqlite")
-    for i in range(5):  # 5 hits at t = 1000..1004
+    for _ in range(5):  # 5 hits at t = 1000..1004
         assert window.hit("k", 5, 60)[0]
         now[0] += 1
     assert window.hit("k", 5, 60) == (False, 0, 1060.0)  # full; the oldest leaves at 1060
