@@ -15,6 +15,8 @@ from proxbalance.store.tx import best_effort, write_tx
 
 SCOPES = ("read", "admin")
 KEY_PREFIX = "pb_"
+#: ``last_used_at`` is written when it is older than this (seconds): not one write per request
+USE_RESOLUTION_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,10 @@ def find_key(engine: Engine, digest: str) -> ApiKey | None:
 
 
 def record_use(engine: Engine, key: ApiKey, now: float | None = None) -> None:
-    """Note that ``key`` was used, at most once a minute, best effort: a busy or failing database skips that
+    """Note that ``key`` was used, at most once per ``USE_RESOLUTION_SECONDS``, best effort: a busy or failing database skips that
     bookkeeping (logged) and never fails the request."""
     now = time.time() if now is None else now
-    if key.last_used_at is None or now - key.last_used_at > 60:  # avoid a write on every request
+    if key.last_used_at is None or now - key.last_used_at > USE_RESOLUTION_SECONDS:
         best_effort(engine, lambda c: c.execute(update(api_keys).where(api_keys.c.id == key.id)
                                                 .values(last_used_at=now)), what="API key last-use update")
 

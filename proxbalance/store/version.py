@@ -83,20 +83,40 @@ class DataVersion:
 class Memo:
     """Values derived from the database, kept until the generation moves; at most ``max_entries`` per
     generation (beyond that, values are computed and not kept, so odd keys cannot grow memory). ``None`` is
-    never kept (a missing key or row is looked up again)."""
+    never kept (a missing key or row is looked up again).
+
+    Single flight: requests that miss the same key in the same generation while it is being computed wait
+    for that one computation (under the GIL, computing it in parallel only makes every one of them slower);
+    when it fails, each computes on its own."""
 
     def __init__(self, max_entries: int = 256):
         self.max_entries = max_entries
         self._lock = threading.Lock()
         self._generation: int | None = None
         self._values: dict[Hashable, Any] = {}
+        self._flights: dict[tuple[int, Hashable], _Flight] = {}
 
     def get(self, generation: int, key: Hashable, compute: Callable[[], T]) -> T:
         """The value kept for ``key`` in ``generation``, else ``compute()`` (kept if still current)."""
         with self._lock:
             if generation == self._generation and key in self._values:
                 return self._values[key]
-        value = compute()  # outside the lock: one slow computation must not hold up other keys
+            flight = self._flights.get((generation, key))
+            leader = flight is None
+            if leader:
+                flight = self._flights[(generation, key)] = _Flight()
+        if not leader:
+            flight.done.wait()
+            if flight.ok:
+                return flight.value
+            return compute()
+        try:
+            value = compute()  # outside the lock: one slow computation must not hold up other keys
+            flight.value, flight.ok = value, True
+        finally:
+            with self._lock:
+                del self._flights[(generation, key)]
+            flight.done.set()
         with self._lock:
             if generation != self._generation:
                 if self._generation is not None and generation < self._generation:
@@ -109,3 +129,12 @@ class Memo:
     def clear(self) -> None:
         with self._lock:
             self._generation, self._values = None, {}
+
+
+class _Flight:
+    __slots__ = ("done", "ok", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+        self.value: Any = None

@@ -205,3 +205,84 @@ def test_a_key_created_after_a_miss_works(api, store):
     assert api.get("/api/cluster-summary", headers=h("pb_unknown")).status_code == 401
     key = create_key(store.engine, "late", "read")[1]
     assert api.get("/api/cluster-summary", headers=h(key)).status_code == 200
+
+
+def test_concurrent_misses_compute_once():
+    import threading
+    import time
+
+    memo, calls, results = Memo(), [], []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.2)
+        return "v"
+
+    threads = [threading.Thread(target=lambda: results.append(memo.get(1, "k", slow))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["v"] * 6 and len(calls) == 1
+
+
+def test_a_failed_computation_is_not_shared():
+    import threading
+
+    memo, started, release = Memo(), threading.Event(), threading.Event()
+
+    def failing():
+        started.set()
+        release.wait(5)
+        raise RuntimeError("database gone")
+
+    errors = []
+
+    def leader():
+        try:
+            memo.get(1, "k", failing)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=leader)
+    t.start()
+    started.wait(5)
+    waiter = []
+    w = threading.Thread(target=lambda: waiter.append(memo.get(1, "k", lambda: "own")))
+    w.start()
+    release.set()
+    t.join()
+    w.join()
+    assert errors and waiter == ["own"]
+
+
+def test_a_stale_last_use_is_written_once_by_concurrent_requests(api, store, monkeypatch):
+    import threading
+    import time
+
+    from sqlalchemy import update
+
+    from proxbalance.api import auth
+    from proxbalance.store.schema import api_keys
+
+    record, key = create_key(store.engine, "busy", "read")
+    with store.engine.begin() as conn:
+        conn.execute(update(api_keys).where(api_keys.c.id == record.id).values(last_used_at=time.time() - 3600))
+    writes = []
+    real = auth.record_use
+
+    def counting(engine, rec, now=None):
+        writes.append(rec.id)
+        time.sleep(0.1)  # the others arrive while the first write is under way
+        real(engine, rec, now)
+
+    monkeypatch.setattr(auth, "record_use", counting)
+    app = api.application
+    codes = []
+    threads = [threading.Thread(target=lambda: codes.append(
+        app.test_client().get("/api/cluster-summary", headers=h(key)).status_code)) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 6 and writes == [record.id]
