@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import schemathesis  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.core.failures import FailureGroup  # noqa: E402
 from schemathesis.specs.openapi.checks import response_schema_conformance  # noqa: E402
 
 from proxbalance.api import BLUEPRINTS, create_app  # noqa: E402
@@ -81,7 +82,7 @@ def main() -> int:
                     else:
                         checks.append(not_a_server_error)
                     case.validate_response(response, checks=checks)
-                except Exception as exc:  # count, never shrink
+                except (Exception, FailureGroup) as exc:  # count, never shrink
                     lines = [ln for ln in str(exc).splitlines() if ln.strip()]
                     failures.append({"operation": label, "error": " | ".join(lines[:6])[:600],
                                      "curl": case.as_curl_command(headers={"X-API-Key": "..."})[:600]})

@@ -108,3 +108,16 @@ def test_compute_only_posts_are_allowed_to_read_keys(client, read_key, store):
         resp = client.post(path, json=body, headers=h)
         assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "no_data"  # past the scope check
     assert client.post("/api/penalty-config", json={"config": {}}, headers=h).status_code == 403  # a real write
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+def test_an_ai_key_that_cannot_be_a_header_is_400(client, admin_key, settings, store, provider):
+    """Found by bench/fuzz.py: a non-ASCII key made the openai client raise UnicodeEncodeError (500)."""
+    h = {"X-API-Key": admin_key}
+    for bad in ("é", "a b", "k\n", "\x00"):
+        e = _err(client.post("/api/ai-models", json={"provider": provider, "api_key": bad}, headers=h), 400)
+        assert e["details"]["field"] == "api_key"
+    stored = "ai.ollama_api_key" if provider == "ollama" else f"ai.{provider}_api_key"
+    app = create_app(settings.replace(**{stored.replace(".", "__"): "clé"}), store)
+    e = _err(app.test_client().post("/api/ai-models", json={"provider": provider}, headers=h), 400)
+    assert e["details"]["field"] == stored
