@@ -66,16 +66,17 @@ class SharedWindow:
         conn.execute("BEGIN IMMEDIATE")
         try:
             expired = conn.execute("DELETE FROM hits WHERE key = ? AND t <= ?", (key, now - window)).rowcount
-            row = conn.execute("SELECT n FROM counts WHERE key = ?", (key,)).fetchone()
-            count = (row[0] if row else 0) - expired
+            kept, oldest = conn.execute("SELECT (SELECT n FROM counts WHERE key = ?), "
+                                        "(SELECT min(t) FROM hits WHERE key = ?)", (key, key)).fetchone()
+            count = (kept or 0) - expired
             allowed = count < limit
             if allowed:
                 conn.execute("INSERT INTO hits (key, t) VALUES (?, ?)", (key, now))
                 count += 1
+                oldest = now if oldest is None else oldest
             if allowed or expired:
                 conn.execute("INSERT INTO counts (key, n) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET n = "
                              "excluded.n", (key, count))
-            oldest = conn.execute("SELECT min(t) FROM hits WHERE key = ?", (key,)).fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
