@@ -3,8 +3,8 @@
     .venv/bin/python bench/api_load.py [--seconds 5] [--levels 1,8,32] [--client auto|wrk|python]
 
 Builds a data dir with one collection (stepped simulator) and one stored plan, starts gunicorn with the
-unit's ExecStart arguments (workers, threads, timeout, access log on stdout, here /dev/null; bind moved to
-a free port) and the unit's environment, waits until every worker has booted, puts nginx
+unit's ExecStart arguments (workers, threads, timeout; only the bind moved to a free port) and the unit's
+environment, waits until every worker has booted, puts nginx
 (nginx/proxbalance.conf, as tests/test_deploy.py runs it) in front, then drives ``GET /api/recommendations``
 and ``GET /api/cluster-summary`` with keep-alive clients at each concurrency. The rate limit stays on
 (shared storage), with a budget far above the load. Prints JSON: per endpoint and concurrency, requests,
