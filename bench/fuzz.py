@@ -1,6 +1,6 @@
 """Long schemathesis run over the whole OpenAPI document against a real server with data.
 
-    .venv/bin/python bench/fuzz.py [--per-operation 500] [--op-seconds 15]
+    .venv/bin/python bench/fuzz.py [--per-operation 500] [--op-seconds 15] [--only /api/x,/api/y]
 
 Starts a stepped simulator, collects once, serves the API over HTTP (werkzeug, 8 threads) and sends up to
 ``per-operation`` generated requests to every operation (derandomised, admin key; hypothesis stops early
@@ -48,6 +48,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--per-operation", type=int, default=500)
     ap.add_argument("--op-seconds", type=float, default=15.0)
+    ap.add_argument("--only", default="", help="comma-separated operation paths (default: all)")
     args = ap.parse_args()
     for name in BLUEPRINTS:
         importlib.import_module(name)
@@ -72,6 +73,8 @@ def main() -> int:
     try:
         for result in schema.get_all_operations():
             op = result.ok()
+            if args.only and op.path not in args.only.split(","):
+                continue
             label = f"{op.method.upper()} {op.path}"
             counts[label] = 0
             op_deadline[0] = time.perf_counter() + args.op_seconds
