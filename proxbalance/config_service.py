@@ -16,6 +16,7 @@ A secret sent back as ``********`` (what every answer shows) is ignored and neve
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,7 +70,10 @@ class Alias:
 def _minutes_to_seconds(v: Any) -> Any:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return v  # let the setting's own validation name the type error
-    return int(round(v * 60))
+    seconds = v * 60
+    if not math.isfinite(seconds) or abs(seconds) >= 2**63:
+        return seconds  # no int holds it: the setting's own validation refuses it (400), round() would raise
+    return int(round(seconds))
 
 
 #: flat contract names accepted by POST /api/config (and shown by GET /api/config under ``config``)

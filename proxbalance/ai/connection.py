@@ -19,6 +19,8 @@ PROVIDERS = ("openai", "anthropic", "ollama")
 DEFAULT_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com",
                 "ollama": "http://127.0.0.1:11434"}
 MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}$")
+#: a key travels in an HTTP header: visible ASCII only (anything else fails in the client library)
+KEY_RE = re.compile(r"^[\x21-\x7e]*$")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,10 @@ def resolve(settings: Settings, *, provider: str | None = None, model: str | Non
         else:
             url, url_source = DEFAULT_URLS[provider], "default"
         key, key_source = (api_key, "request") if api_key else (stored_key, "settings" if stored_key else "none")
+    if not KEY_RE.match(key or ""):
+        field = "api_key" if key_source == "request" else f"ai.{provider}_api_key"
+        raise AIRequestError(f"{field} must be visible ASCII characters (it is sent in an HTTP header)",
+                             details={"field": field})
     model = model or stored_model
     if not MODEL_RE.match(model or ""):
         raise AIRequestError("model must be 1-200 characters of letters, digits and ._:/@+-",

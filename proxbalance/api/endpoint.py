@@ -4,7 +4,10 @@ It registers the route on a blueprint, records it for the OpenAPI document, and 
 - applies the per-key rate limit (read or write bucket; per address for anonymous or refused keys),
 - checks the caller's scope (auth itself happens in ``auth.py`` before the request),
 - parses the query string and the JSON body into pydantic models (400 naming the field on error),
-- wraps a returned dict as ``{"success": true, ...}``.
+- wraps a returned dict as ``{"success": true, ...}``;
+- with ``cache=True`` (a GET whose answer depends only on the store and its inputs: no clock, no caller),
+  serialises the answer once per data generation (store/version.py) and query, and answers it with an
+  ``ETag`` (``304`` for a matching ``If-None-Match``). Rate limit, auth and validation still run first.
 
 A view receives path parameters as keyword arguments, plus ``query=`` and/or ``body=`` when it declares
 the corresponding model. It may return a dict, or a Flask ``Response`` for non-JSON answers (CSV, HTML).
@@ -13,6 +16,7 @@ the corresponding model. It may return a dict, or a Flask ``Response`` for non-J
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +25,11 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
+from werkzeug.http import quote_etag
 
 from proxbalance.api import ratelimit
 from proxbalance.api.guard import check_ints, parse_json
+from proxbalance.api.state import generation, state
 from proxbalance.errors import AuthError, ForbiddenError, ValidationError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -44,6 +50,7 @@ class EndpointSpec:
     produces: tuple[str, ...] = ("application/json",)
     path_params: tuple[tuple[str, str], ...] = field(default=())  # (name, converter)
     status: int = 200  # the success status the view answers with
+    cache: bool = False  # answer serialised once per data generation and query, with an ETag
 
     @property
     def openapi_path(self) -> str:
@@ -57,13 +64,17 @@ ENDPOINTS: list[EndpointSpec] = []
 def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str | None = "default",
              query: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, description: str = "",
-             produces: tuple[str, ...] = ("application/json",), status: int = 200) -> Callable:
+             produces: tuple[str, ...] = ("application/json",), status: int = 200,
+             cache: bool = False) -> Callable:
     """Declare a route. ``scope="default"`` means ``admin`` for writes and ``read`` otherwise."""
     method = method.upper()
+    if cache and method != "GET":
+        raise ValueError(f"{method} {path}: only a GET answer can be cached")
     if scope == "default":
         scope = "admin" if method in WRITE_METHODS else "read"
     spec = EndpointSpec(method=method, path=path, summary=summary, scope=scope, tag=bp.name, query=query,
                         body=body, response=response, description=description, produces=produces, status=status,
+                        cache=cache,
                         path_params=tuple((m.group(2), m.group(1) or "string") for m in _CONVERTER.finditer(path)))
     ENDPOINTS.append(spec)
 
@@ -81,6 +92,8 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str 
                 kwargs["query"] = _parse(query, _query_dict(), "query")
             if body is not None:
                 kwargs["body"] = _parse(body, _json_body(), "body")
+            if cache:
+                return _cached(spec, view, kwargs)
             result = view(**kwargs)
             if isinstance(result, Response):
                 return result
@@ -93,6 +106,22 @@ def endpoint(bp: Blueprint, method: str, path: str, *, summary: str, scope: str 
         return wrapper
 
     return decorate
+
+
+def _cached(spec: EndpointSpec, view: Callable[..., Any], kwargs: dict[str, Any]) -> Response:
+    """The view's answer from the per-process memo (computed and serialised on a miss), as a fresh Response."""
+    key = ("response", spec.method, spec.path,
+           tuple(sorted((k, v.model_dump_json() if isinstance(v, BaseModel) else v) for k, v in kwargs.items())))
+
+    def compute() -> tuple[bytes, str]:
+        data = jsonify({"success": True, **view(**kwargs)}).get_data()
+        return data, hashlib.sha256(data).hexdigest()[:32]
+
+    data, tag = state().memo.get(generation(), key, compute)
+    headers = {"ETag": quote_etag(tag)}
+    if request.if_none_match.contains_weak(tag):  # If-None-Match compares weakly (RFC 9110 13.1.2)
+        return Response(status=304, headers=headers)
+    return Response(data, mimetype="application/json", headers=headers)
 
 
 def _check_scope(scope: str | None) -> None:

@@ -72,6 +72,9 @@ def _operation(spec: EndpointSpec, components: dict[str, Any]) -> dict[str, Any]
             if "description" in prop:
                 param["description"] = prop["description"]
             params.append(param)
+    if spec.cache:
+        params.append({"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                       "description": "An ETag of an earlier answer: 304 without a body while it is current"})
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -81,6 +84,11 @@ def _operation(spec: EndpointSpec, components: dict[str, Any]) -> dict[str, Any]
     op["responses"] = {str(spec.status): {"description": "Success",
                                "content": {ct: {"schema": ok_schema if ct == "application/json"
                                                 else {"type": "string"}} for ct in spec.produces}}}
+    if spec.cache:
+        etag = {"ETag": {"description": "Changes whenever the answer does", "schema": {"type": "string"}}}
+        op["responses"][str(spec.status)]["headers"] = etag
+        op["responses"]["304"] = {"description": "Not modified: If-None-Match names the current ETag",
+                                  "headers": etag}
     codes = ["400", "413", "429", "404", "409", "503", "504"] if spec.scope is None else list(_ERRORS)
     for code in codes:
         op["responses"][code] = {"description": _ERRORS[code],

@@ -1,10 +1,12 @@
 """A moving-window rate limiter shared by every process on the host: one small SQLite file.
 
 Each counted request is one row ``(key, t)`` in ``ratelimit.sqlite`` (beside the database, in
-``paths.data_dir``); a hit is one ``BEGIN IMMEDIATE`` transaction that drops rows older than the window,
-counts the rest and adds one if under the limit. So a key gets exactly ``limit`` requests in any
-``window`` seconds however many gunicorn workers (or threads) serve it. The file holds nothing that must
-survive a crash (``synchronous=OFF``); ``t`` is wall-clock Unix seconds.
+``paths.data_dir``), and ``counts`` holds how many rows each key has. A hit is one ``BEGIN IMMEDIATE``
+transaction that drops the key's rows older than the window (subtracting them from its count), compares
+the count with the limit and adds one row if under it. So a key gets exactly ``limit`` requests in any
+``window`` seconds however many gunicorn workers (or threads) serve it, and a hit costs a few index
+lookups whatever the number of requests in the window (counting the rows instead took 4 ms at 30,000).
+The file holds nothing that must survive a crash (``synchronous=OFF``); ``t`` is wall-clock Unix seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+
+#: ``PRAGMA user_version`` of the layout above (1: ``hits`` only, counted on every hit)
+LAYOUT = 2
 
 
 class SharedWindow:
@@ -23,8 +28,20 @@ class SharedWindow:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         conn = self._conn()
-        conn.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, t REAL NOT NULL)")
-        conn.execute("CREATE INDEX IF NOT EXISTS ix_hits_key_t ON hits (key, t)")
+        conn.execute("BEGIN IMMEDIATE")  # workers starting together: one creates, the others see it done
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] < LAYOUT:
+                conn.execute("CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, t REAL NOT NULL)")
+                conn.execute("CREATE INDEX IF NOT EXISTS ix_hits_key_t ON hits (key, t)")
+                conn.execute("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, n INTEGER NOT NULL)"
+                             " WITHOUT ROWID")
+                conn.execute("DELETE FROM counts")
+                conn.execute("INSERT INTO counts (key, n) SELECT key, count(*) FROM hits GROUP BY key")
+                conn.execute(f"PRAGMA user_version={LAYOUT}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -48,13 +65,18 @@ class SharedWindow:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.execute("DELETE FROM hits WHERE key = ? AND t <= ?", (key, now - window))
-            count, oldest = conn.execute("SELECT count(*), min(t) FROM hits WHERE key = ?", (key,)).fetchone()
+            expired = conn.execute("DELETE FROM hits WHERE key = ? AND t <= ?", (key, now - window)).rowcount
+            kept, oldest = conn.execute("SELECT (SELECT n FROM counts WHERE key = ?), "
+                                        "(SELECT min(t) FROM hits WHERE key = ?)", (key, key)).fetchone()
+            count = (kept or 0) - expired
             allowed = count < limit
             if allowed:
                 conn.execute("INSERT INTO hits (key, t) VALUES (?, ?)", (key, now))
                 count += 1
                 oldest = now if oldest is None else oldest
+            if allowed or expired:
+                conn.execute("INSERT INTO counts (key, n) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET n = "
+                             "excluded.n", (key, count))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -17,7 +17,8 @@ from proxbalance.api.state import state
 bp = Blueprint("ai", __name__)
 
 Provider = Literal["openai", "anthropic", "ollama"]
-KEY = Field(None, min_length=1, max_length=500, description="Provider key for this request only (never stored)")
+KEY = Field(None, min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$",
+            description="Provider key for this request only (never stored); visible ASCII")
 URL = Field(None, min_length=1, max_length=2000,
             description="Provider URL for this request only; the stored key is never sent to it")
 

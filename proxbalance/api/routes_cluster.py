@@ -30,7 +30,7 @@ from proxbalance.api.models_cluster import (
     TaskResponse,
     check,
 )
-from proxbalance.api.state import state
+from proxbalance.api.state import generation, state
 from proxbalance.errors import NoDataError, NotFoundError, ValidationError
 
 bp = Blueprint("cluster", __name__)
@@ -38,13 +38,17 @@ REFRESH_WAIT = 120.0  # seconds /api/refresh waits for its collection (then 504;
 
 
 def _snapshot():
-    from proxbalance.store.snapshots import latest_snapshot, snapshot_age_seconds
+    """(newest complete snapshot, its meta keys). The snapshot and the newest collection time are kept for
+    the data generation (store/version.py); the age is measured on every request."""
+    from proxbalance.store.snapshots import latest_snapshot, newest_snapshot_time
 
-    engine = state().store.engine
-    snap = latest_snapshot(engine)
+    st = state()
+    gen = generation()
+    snap = st.memo.get(gen, "latest_snapshot", lambda: latest_snapshot(st.store.engine))
     if snap is None:
         raise NoDataError("no cluster data collected yet: run `proxbalance collect` or POST /api/refresh")
-    return snap, shape.meta(snap, snapshot_age_seconds(engine, now=state().clock()))
+    newest = st.memo.get(gen, "newest_snapshot_time", lambda: newest_snapshot_time(st.store.engine))
+    return snap, shape.meta(snap, None if newest is None else max(0.0, st.clock() - newest))
 
 
 def _client():
@@ -79,7 +83,7 @@ def analyze():
           summary="Node and guest counts, CPU and memory totals of the newest snapshot.")
 def cluster_summary():
     snap, meta = _snapshot()
-    return {**meta, "summary": shape.summary(snap)}
+    return {**meta, "summary": state().memo.get(generation(), ("cluster_summary", snap.time), lambda: shape.summary(snap))}
 
 
 @endpoint(bp, "GET", "/api/nodes-only", response=NodesResponse, summary="Nodes of the newest snapshot, by name.")

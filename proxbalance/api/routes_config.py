@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from proxbalance import config_service as svc
 from proxbalance.api.endpoint import endpoint
 from proxbalance.api.models import StrictModel
-from proxbalance.api.state import AppState, state
+from proxbalance.api.state import AppState, generation, state
 from proxbalance.errors import NotFoundError, ValidationError
 from proxbalance.logsetup import configure as configure_logging
 from proxbalance.store import config_layer as layer_store
@@ -86,8 +86,12 @@ def _refresh() -> None:
     if "config_base" not in st.cache:
         return
     try:
+        gen = generation()
+        if st.cache.get("config_checked_generation") == gen:  # nothing committed since the last look
+            return
         if layer_store.revision(st.store.engine) != st.cache.get("config_revision"):
             reload(st)
+        st.cache["config_checked_generation"] = gen
     except Exception:  # a broken database must not take every endpoint down; health reports it
         log.exception("could not reload the API settings layer")
 

@@ -95,7 +95,7 @@ def generate(body: GenerateBody):
                           exec_ctx=lambda: executor_ctx(reconcile=False))
 
 
-@endpoint(bp, "GET", "/api/recommendations", query=ListQuery, response=R.RunPageResponse,
+@endpoint(bp, "GET", "/api/recommendations", query=ListQuery, response=R.RunPageResponse, cache=True,
           summary="The last generated recommendations, with filters, sorting and limit/offset paging.")
 def list_recommendations(query: ListQuery):
     run = svc.latest(state().store)
@@ -108,7 +108,7 @@ def list_recommendations(query: ListQuery):
             "count": len(page)}
 
 
-@endpoint(bp, "GET", "/api/recommendations/skipped", query=SkippedQuery, response=R.SkippedResponse,
+@endpoint(bp, "GET", "/api/recommendations/skipped", query=SkippedQuery, response=R.SkippedResponse, cache=True,
           summary="Guests the last plan did not move, each with its skip reason.")
 def skipped(query: SkippedQuery):
     run = svc.latest(state().store)

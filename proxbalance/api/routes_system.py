@@ -33,11 +33,19 @@ class OpenResponse(BaseModel):
     success: bool
 
 
+#: PVE's USER@REALM!TOKENNAME (it travels in the Authorization header: no spaces or control characters)
+_PART = r"[\x22-\x3f\x41-\x7e]+"  # visible ASCII but '!' and '@'
+TOKEN_ID = rf"^{_PART}@{_PART}!{_PART}$"
+#: a token secret travels in a header too: visible ASCII only
+TOKEN_SECRET = r"^[\x21-\x7e]*$"
+
+
 class ValidateTokenBody(StrictModel):
     host: str | None = Field(None, max_length=253, validation_alias=AliasChoices("host", "proxmox_host"))
     port: int | None = Field(None, ge=1, le=65535, validation_alias=AliasChoices("port", "proxmox_port"))
-    token_id: str = Field(max_length=200, validation_alias=AliasChoices("token_id", "proxmox_api_token_id"))
-    token_secret: str | None = Field(None, max_length=200, validation_alias=AliasChoices(
+    token_id: str = Field(max_length=200, pattern=TOKEN_ID,
+                          validation_alias=AliasChoices("token_id", "proxmox_api_token_id"))
+    token_secret: str | None = Field(None, max_length=200, pattern=TOKEN_SECRET, validation_alias=AliasChoices(
         "token_secret", "proxmox_api_token_secret"), description="Needed unless host and token are the configured ones")
 
 
@@ -46,8 +54,8 @@ class AdminCredentials(StrictModel):
 
     username: str | None = Field(None, max_length=200)
     password: str | None = Field(None, max_length=500)
-    token_id: str | None = Field(None, max_length=200)
-    token_secret: str | None = Field(None, max_length=200)
+    token_id: str | None = Field(None, max_length=200, pattern=r"^$|" + TOKEN_ID, description="USER@REALM!NAME")
+    token_secret: str | None = Field(None, max_length=200, pattern=TOKEN_SECRET)
 
 
 class TokenPermissionsBody(StrictModel):

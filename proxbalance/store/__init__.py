@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from proxbalance.config import Settings
 from proxbalance.store.db import make_engine
 from proxbalance.store.migrations import upgrade
+from proxbalance.store.version import DataVersion
 
 
 @dataclass
@@ -16,6 +17,11 @@ class Store:
     """The database handle every layer receives. ``engine`` is a SQLAlchemy engine."""
 
     engine: Engine
+    #: the generation API caches are keyed on (store/version.py)
+    version: DataVersion = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.version = DataVersion(self.engine)
 
     @classmethod
     def open(cls, settings: Settings, *, migrate: bool = True) -> Store:
@@ -25,4 +31,5 @@ class Store:
         return store
 
     def close(self) -> None:
+        self.version.close()
         self.engine.dispose()

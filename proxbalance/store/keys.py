@@ -15,6 +15,8 @@ from proxbalance.store.tx import best_effort, write_tx
 
 SCOPES = ("read", "admin")
 KEY_PREFIX = "pb_"
+#: ``last_used_at`` is written when it is older than this (seconds): not one write per request
+USE_RESOLUTION_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -77,16 +79,27 @@ def revoke_key(engine: Engine, key_id: int) -> ApiKey:
     return _row(row)
 
 
-def verify_key(engine: Engine, plaintext: str) -> ApiKey | None:
-    """The active key matching ``plaintext``, or None. Records its last use, best effort: a busy or failing
-    database skips that bookkeeping (logged) and never fails the request."""
-    digest = hash_key(plaintext)
+def find_key(engine: Engine, digest: str) -> ApiKey | None:
+    """The active key whose sha256 is ``digest`` (see :func:`hash_key`), or None. Reads only."""
     with engine.connect() as conn:
         row = conn.execute(select(api_keys).where(api_keys.c.key_hash == digest)).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
-    now = time.time()
-    if row.last_used_at is None or now - row.last_used_at > 60:  # avoid a write on every request
-        best_effort(engine, lambda c: c.execute(update(api_keys).where(api_keys.c.id == row.id)
-                                                .values(last_used_at=now)), what="API key last-use update")
     return _row(row)
+
+
+def record_use(engine: Engine, key: ApiKey, now: float | None = None) -> None:
+    """Note that ``key`` was used, at most once per ``USE_RESOLUTION_SECONDS``, best effort: a busy or failing database skips that
+    bookkeeping (logged) and never fails the request."""
+    now = time.time() if now is None else now
+    if key.last_used_at is None or now - key.last_used_at > USE_RESOLUTION_SECONDS:
+        best_effort(engine, lambda c: c.execute(update(api_keys).where(api_keys.c.id == key.id)
+                                                .values(last_used_at=now)), what="API key last-use update")
+
+
+def verify_key(engine: Engine, plaintext: str) -> ApiKey | None:
+    """The active key matching ``plaintext``, or None; records its last use (:func:`record_use`)."""
+    key = find_key(engine, hash_key(plaintext))
+    if key is not None:
+        record_use(engine, key)
+    return key

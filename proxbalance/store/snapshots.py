@@ -107,10 +107,15 @@ def latest_snapshot_info(engine: Engine) -> dict[str, Any] | None:
             "guest_count": row.guest_count}
 
 
+def newest_snapshot_time(engine: Engine) -> float | None:
+    """Unix seconds of the newest snapshot (complete or not); None when there is none."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.max(snapshots.c.time))).scalar()
+
+
 def snapshot_age_seconds(engine: Engine, now: float | None = None) -> float | None:
     """Seconds since the newest snapshot was taken; None when there is none."""
-    with engine.connect() as conn:
-        newest = conn.execute(select(func.max(snapshots.c.time))).scalar()
+    newest = newest_snapshot_time(engine)
     if newest is None:
         return None
     return max(0.0, (time.time() if now is None else now) - newest)

@@ -108,3 +108,39 @@ def test_compute_only_posts_are_allowed_to_read_keys(client, read_key, store):
         resp = client.post(path, json=body, headers=h)
         assert resp.status_code == 503 and resp.get_json()["error"]["code"] == "no_data"  # past the scope check
     assert client.post("/api/penalty-config", json={"config": {}}, headers=h).status_code == 403  # a real write
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama"])
+def test_an_ai_key_that_cannot_be_a_header_is_400(client, admin_key, settings, store, provider):
+    """Found by bench/fuzz.py: a non-ASCII key made the openai client raise UnicodeEncodeError (500)."""
+    h = {"X-API-Key": admin_key}
+    for bad in ("é", "a b", "k\n", "\x00"):
+        e = _err(client.post("/api/ai-models", json={"provider": provider, "api_key": bad}, headers=h), 400)
+        assert e["details"]["field"] == "api_key"
+    stored = "ai.ollama_api_key" if provider == "ollama" else f"ai.{provider}_api_key"
+    app = create_app(settings.replace(**{stored.replace(".", "__"): "clé"}), store)
+    e = _err(app.test_client().post("/api/ai-models", json={"provider": provider}, headers=h), 400)
+    assert e["details"]["field"] == stored
+
+
+def test_collection_minutes_beyond_any_int_is_400(client, admin_key, store):
+    """Found by bench/fuzz.py: round(1e308 * 60) raised OverflowError (500)."""
+    h = {"X-API-Key": admin_key}
+    for path, body in (("/api/settings/collection", {"collection_interval_minutes": 1.5e308}),
+                       ("/api/config", {"collection_interval_minutes": 4e307})):
+        e = _err(client.post(path, json=body, headers=h), 400)
+        assert e["details"]["field"]
+    assert client.get("/api/config", headers=h).status_code == 200
+
+
+@pytest.mark.parametrize("token_id", ["x", "root@pam", "root@pam!x\n", "ro ot@pam!x", "röot@pam!x", "a@b!"])
+def test_a_token_id_that_is_not_user_realm_name_is_400(client, admin_key, token_id):
+    """Found by bench/fuzz.py: a token id without '!' (ValueError) or with a newline (invalid header) was a 500."""
+    h = {"X-API-Key": admin_key}
+    e = _err(client.post("/api/system/delete-token", json={"admin": {"token_id": token_id}}, headers=h), 400)
+    assert e["details"]["field"] == "admin.token_id"
+    e = _err(client.post("/api/validate-token", json={"token_id": token_id, "token_secret": "s"}, headers=h), 400)
+    assert e["details"]["field"] == "token_id"
+    e = _err(client.post("/api/system/delete-token", json={"admin": {"token_id": "a@pam!b", "token_secret": "s\n"}},
+                         headers=h), 400)
+    assert e["details"]["field"] == "admin.token_secret"
