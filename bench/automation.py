@@ -68,8 +68,13 @@ def main() -> int:
         with_auto, without = [], []
         cycles = int(args.days * 24 / args.hours)
         cycle_ids = []
-        for _ in range(cycles):
+        cycle_s = []
+        for k in range(cycles):
+            c0 = time.time()
             cycle_ids.append(run_cycle(s, store, ctx=ctx, trigger="bench")["cycle_id"])
+            cycle_s.append(time.time() - c0)
+            if k % 24 == 23:
+                print(f"cycle {k + 1}/{cycles}: {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
             for _ in range(max(1, int(args.hours * 4))):  # 15-minute steps: migrations finish, loads move
                 auto.advance(900)
                 alone.advance(900)
@@ -103,6 +108,7 @@ def main() -> int:
         "mem_spread_pct_without": summary([m for _, m in without]), "mem_spread_pct_with": summary([m for _, m in with_auto]),
         "moves_undone_within_24h": undone,
         "cycles_explained_share": round(explained / max(cycles, 1), 4),
+        "cycle_wall_seconds": summary(cycle_s),
         "wall_seconds": round(time.time() - t0, 1),
     }
     print(json.dumps(out, indent=2))
