@@ -111,7 +111,7 @@ def milp_model(a, moves, mem_limit, profiles=None):
     """The min-peak MILP as (c, A, row_lower, row_upper, nx, H). ``profiles`` None -> current values (one z);
     else {"cpu","mem": (G, H)} hourly demand and ``overhead`` (N, 2) -> min mean over hours of z_h. Variables:
     x (G*N binaries, guest g on node n at g*N+n), then z (H continuous, % of capacity). Budget and memory limit
-    (current values) are constraints."""
+    (current values) are constraints; a node above the memory limit now may not get fuller."""
     G, N = a.n_guests, a.n_nodes
     H = 1 if profiles is None else HOURS
     nx = G * N
@@ -134,8 +134,11 @@ def milp_model(a, moves, mem_limit, profiles=None):
                            shape=(N, nv))
             blocks.append((A, np.full(N, -np.inf), -base / capc[:, r] * 100))
     memv = a.g["now"][gi, MEM] / capc[ni, 1] * 100
+    # a node already above the limit may stay there (no worse than now): the engine does the same (it never
+    # pushes a node over the limit, and cannot always relieve one inside the budget), so its plan is feasible here
+    mem_now = a.n["now"][:, MEM] / capc[:, 1] * 100
     blocks.append((coo_matrix((memv, (ni, np.arange(nx))), shape=(N, nv)), np.full(N, -np.inf),
-                   mem_limit - base_now(a)[:, 1] / capc[:, 1] * 100))
+                   np.maximum(mem_limit, mem_now) - base_now(a)[:, 1] / capc[:, 1] * 100))
     blocks.append((coo_matrix((np.ones(G), (np.zeros(G, dtype=int), a.placement + np.arange(G) * N)), shape=(1, nv)),
                    np.array([G - moves]), np.array([np.inf])))
     A = vstack([b[0] for b in blocks]).tocsc()
