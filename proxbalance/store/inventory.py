@@ -7,13 +7,14 @@ new, moved node, its lock/tags/shape (maxcpu, maxmem, maxdisk) changed, or it is
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
 from proxbalance.model import Disk
 from proxbalance.pve.parse import GuestConfig
+from proxbalance.store.plain import plain
 from proxbalance.store.schema import collector_state, guest_inventory
 
 
@@ -45,7 +46,7 @@ class InventoryEntry:
 
 
 def _config_json(cfg: GuestConfig) -> str:
-    return json.dumps(asdict(cfg), separators=(",", ":"))
+    return json.dumps(plain(cfg), separators=(",", ":"))
 
 
 def _config(text: str) -> GuestConfig:
@@ -72,7 +73,7 @@ def replace_inventory(conn: Connection, entries: list[InventoryEntry]) -> None:
             {"vmid": e.vmid, "type": e.type, "node": e.node, "lock": e.lock, "tags": e.tags, "shape": e.shape,
              "digest": e.config.digest, "config": _config_json(e.config), "config_cycle": e.config_cycle,
              "config_time": e.config_time, "seen_time": e.seen_time,
-             "counters": json.dumps(list(asdict(e.counters).values())) if e.counters else None}
+             "counters": json.dumps(list(plain(e.counters).values())) if e.counters else None}
             for e in entries])
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from proxbalance.model import ClusterSnapshot, Disk, Guest, HARule, Node, Storage
+from proxbalance.store.plain import plain
 from proxbalance.store.schema import snapshot_extras, snapshot_guests, snapshot_nodes, snapshots
 
 
@@ -31,15 +31,15 @@ def save_snapshot(conn: Connection, snap: ClusterSnapshot, *, api_calls: int = 0
     sid = int(result.inserted_primary_key[0])
     if snap.nodes:
         conn.execute(snapshot_nodes.insert(), [
-            {"snapshot_id": sid, "pos": i, "name": n.name, "data": _dumps(asdict(n))}
+            {"snapshot_id": sid, "pos": i, "name": n.name, "data": _dumps(plain(n))}
             for i, n in enumerate(snap.nodes)])
     if snap.guests:
         conn.execute(snapshot_guests.insert(), [
-            {"snapshot_id": sid, "pos": i, "vmid": g.vmid, "node": g.node, "data": _dumps(asdict(g))}
+            {"snapshot_id": sid, "pos": i, "vmid": g.vmid, "node": g.node, "data": _dumps(plain(g))}
             for i, g in enumerate(snap.guests)])
     conn.execute(snapshot_extras.insert().values(
-        snapshot_id=sid, storages=_dumps([asdict(s) for s in snap.storages]),
-        ha_rules=_dumps([asdict(r) for r in snap.ha_rules])))
+        snapshot_id=sid, storages=_dumps([plain(s) for s in snap.storages]),
+        ha_rules=_dumps([plain(r) for r in snap.ha_rules])))
     return sid
 
 

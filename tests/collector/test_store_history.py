@@ -126,3 +126,15 @@ def test_retention_drops_old_rows_and_snapshot_detail(tmp_path):
         assert prune_snapshots(conn, keep_detail=1, older_than=now + 1) > 0
     assert latest_snapshot(s.engine) is None
     s.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(snap=snaps)
+def test_plain_writes_the_json_that_asdict_would(snap):
+    import json
+    from dataclasses import asdict
+
+    from proxbalance.store.plain import plain
+
+    for obj in (*snap.nodes, *snap.guests, *snap.storages, *snap.ha_rules):
+        assert json.dumps(plain(obj)) == json.dumps(asdict(obj))
