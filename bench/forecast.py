@@ -10,8 +10,15 @@ Series: every VM's CPU % (500) and "node" series, the summed busy cores (cpu % x
 
 Rolling origins every hour, each forecaster fitted on everything before the origin:
 * ``report`` (default): the last 7 days whose 24 h-ahead targets are in the trace (168 origins ending 24 h
-  before the trace ends: second month, never used for tuning);
-* ``tune``: the last 7 days of the first month (July), the only data the parameters were chosen on.
+  before the trace ends), never used for tuning;
+* ``tune``: the 14 days of origins before those (targets before the report period's first target), the only
+  data the parameters were chosen on. The JSON's ``periods`` gives both spans.
+
+Nodes are forecast directly (``proxbalance``) and, for comparison, as the sum of the VMs' forecasts
+(``proxbalance_sum_of_vms``, mean only: a sum of 80 % bands is not an 80 % band).
+
+``--timing-only`` (run it under ``flock /tmp/bench.lock``): wall and CPU time of one 48 h forecast of all 500
+VMs, and MSTL's time on ``--mstl-series`` series at one origin, scaled to 500.
 
 Methods: ProxBalance (engine/forecast.py), last value, seasonal naive 24 h (yesterday) and 168 h (last week),
 a linear trend over the last 24 h, and statsforecast's MSTL (seasons 24 and 168; its default AutoETS trend).
@@ -20,7 +27,8 @@ previous 14 days; MSTL's are its own (level=80). ``--mstl-every`` refits MSTL at
 (it is slow); its MAE is then measured on those origins, and ProxBalance's MAE on the same origins is reported
 beside it (``proxbalance_on_mstl_origins``).
 
-    .venv/bin/python bench/forecast.py [--trace PATH] [--period report|tune] [--mstl-every K] [--mstl-series N] [--no-mstl]
+    .venv/bin/python bench/forecast.py [--trace PATH] [--period report|tune] [--mstl-every K] [--mstl-series N]
+        [--no-mstl] [--timing-only]
 """
 
 from __future__ import annotations
@@ -54,14 +62,25 @@ def load(path: str) -> dict:
     filled = pd.DataFrame(vm.T).ffill().fillna(0.0).to_numpy().T
     node = np.stack([(filled[g] * cores[g, None] / 100.0).sum(axis=0) for g in groups])
     start_hour = int(hourly.index[0].value // 10**9 // 3600)
-    return {"vm": vm, "node": node, "start_hour": start_hour}
+    return {"vm": vm, "node": node, "start_hour": start_hour, "groups": groups, "cores": cores}
 
 
 def origins(T: int, period: str) -> np.ndarray:
+    """``report``: the last 7 days (168 hourly origins whose 24 h targets are in the trace); ``tune``: the 14 days
+    of origins before them whose 24 h targets all fall before the report period's first target hour."""
+    report = np.arange(T - 168 - 24, T - 24)
     if period == "tune":
-        end = 31 * 24  # first month (July) only: its last 7 days, targets inside July
-        return np.arange(end - 168 - 24, end - 24)
-    return np.arange(T - 168 - 24, T - 24)
+        return np.arange(report[0] - 24 - 14 * 24, report[0] - 24)
+    return report
+
+
+def period_info(T: int, start_hour: int) -> dict:
+    def span(os_: np.ndarray) -> dict:
+        iso = lambda hr: pd.Timestamp((start_hour + int(hr)) * 3600, unit="s").isoformat() + "Z"  # noqa: E731
+        return {"origins": len(os_), "first_origin": iso(os_[0]), "last_origin": iso(os_[-1]),
+                "last_target_hour": iso(os_[-1] + 23)}
+    return {"report": {**span(origins(T, "report")), "use": "reported here; never used to choose parameters"},
+            "tune": {**span(origins(T, "tune")), "use": "the only data ForecastParams' defaults were chosen on"}}
 
 
 def ffill(y: np.ndarray) -> np.ndarray:
@@ -161,6 +180,30 @@ def score(pred: dict, y: np.ndarray, os_: np.ndarray, h: int, cols: np.ndarray |
     return {"mae": round(float(err.mean()), 4), "coverage_80": round(float(cover.mean()) * 100, 1)}
 
 
+def timing(data: dict, params: ForecastParams, n_mstl: int) -> dict:
+    """Seconds for one 48 h forecast of all 500 VMs (median of 5) and MSTL on ``n_mstl`` series, one origin."""
+    y = data["vm"]
+    o = y.shape[1] - 24
+    forecast(y[:, :o], data["start_hour"] + o, horizon=48, params=params)  # warm-up
+    wall, cpu = [], []
+    for _ in range(5):
+        t, c = time.perf_counter(), time.process_time()
+        forecast(y[:, :o], data["start_hour"] + o, horizon=48, params=params)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    rows = np.sort(np.random.default_rng(0).choice(y.shape[0], n_mstl, replace=False))
+    run_mstl(y[rows], data["start_hour"], np.array([o]))  # numba compilation
+    t = time.perf_counter()
+    run_mstl(y[rows], data["start_hour"], np.array([o]))
+    ms = time.perf_counter() - t
+    return {"series": y.shape[0], "history_hours": o, "horizon_h": 48,
+            "proxbalance_wall_seconds": {"median": round(float(np.median(wall)), 3), "max": round(max(wall), 3)},
+            "proxbalance_cpu_seconds_median": round(float(np.median(cpu)), 3),
+            "mstl_series_fitted": n_mstl, "mstl_wall_seconds": round(ms, 2),
+            "mstl_wall_seconds_scaled_to_all": round(ms * y.shape[0] / n_mstl, 1),
+            "load_average_1m": round(__import__("os").getloadavg()[0], 2)}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trace", default=DEFAULT_TRACE)
@@ -168,17 +211,27 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--mstl-every", type=int, default=1)
     ap.add_argument("--mstl-series", type=int, default=0, help="MSTL on this many series (random, seed 0); 0 = all")
     ap.add_argument("--no-mstl", action="store_true")
+    ap.add_argument("--timing-only", action="store_true")
     args = ap.parse_args(argv)
     data = load(args.trace)
     params = ForecastParams()
+    T = data["vm"].shape[1]
+    if args.timing_only:
+        out = timing(data, params, args.mstl_series or 50)
+        print(json.dumps(out, indent=2))
+        return out
     out: dict = {"trace": Path(args.trace).name, "period": args.period, "hourly_means": True,
+                 "periods": period_info(T, data["start_hour"]),
                  "horizons_h": list(HORIZONS), "params": params.__dict__}
+    vm_ours = None
     for name, unit in (("vm_cpu_pct", "% of the VM's vCPUs"), ("node_cpu_cores", "cores busy (25 VMs summed)")):
         y = data["vm"] if name == "vm_cpu_pct" else data["node"]
         os_ = origins(y.shape[1], args.period)
         block: dict = {"series": y.shape[0], "origins": len(os_), "unit": unit,
                        "first_origin_hour": int(os_[0]), "mean_level": round(float(np.nanmean(y[:, os_])), 3)}
         ours, times = run_ours(y, data["start_hour"], os_, params)
+        if name == "vm_cpu_pct":
+            vm_ours = ours
         block["proxbalance_seconds_per_origin"] = {"median": round(float(np.median(times)), 4),
                                                    "max": round(float(np.max(times)), 4)}
         c0 = time.process_time()
@@ -199,6 +252,11 @@ def main(argv: list[str] | None = None) -> dict:
         for h in HORIZONS:
             naive = run_naive(y, os_, h)
             hb = {"proxbalance": score(ours[h], y, os_, h)}
+            if name == "node_cpu_cores" and vm_ours is not None:
+                w = data["cores"][:, None] / 100.0
+                summed = np.stack([(vm_ours[h]["mean"][g] * w[g]).sum(axis=0) for g in data["groups"]])
+                sc = score({"mean": summed, "lo": summed, "hi": summed}, y, os_, h)
+                hb["proxbalance_sum_of_vms"] = {"mae": sc["mae"]}
             for k, v in naive.items():
                 hb[k] = score(v, y, os_, h)
             if mstl is not None:

@@ -32,6 +32,7 @@ def forecast_alerts(settings: Settings, store: Store, now: float, severity: str 
     thresholds = {"cpu": cfg.cpu_threshold, "memory": cfg.mem_threshold}
     fc = forecasts.node_forecasts(settings, store, snap, now)
     every = forecasts.alerts(settings, fc, snap, thresholds, now)
+    forecasts.notify_critical(settings, store, every, now)
     picked = [a for a in every if (severity is None or a["severity"] == severity)
               and (node is None or a["node"] == node) and (metric is None or a["metric"] == metric)]
     h = fc["hourly"]

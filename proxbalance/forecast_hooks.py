@@ -1,6 +1,8 @@
 """What a recommendation run adds from the forecast area (called from recommendations.generate).
 
-* before the plan: the forecast_peak term's input (:func:`proxbalance.forecasts.attach`);
+* before the plan: the forecast_peak term's input (:func:`proxbalance.forecasts.attach`), and a
+  ``forecast_critical`` notification for each node forecast to cross its threshold soon
+  (:func:`proxbalance.forecasts.notify_critical`, deduplicated);
 * after the plan: each recommendation gains ``guest_profile`` (steady / daily_cycle / bursty / growing, from
   the guest's last 7 days of CPU) and ``profile_adjustment``; the profile scales ``confidence_score`` and adds
   to ``risk_score`` (:data:`PROFILE_EFFECT`): a bursty or growing guest's gain is less sure to last;
@@ -25,13 +27,27 @@ PROFILE_EFFECT = {"steady": (1.0, 0.0), "daily_cycle": (0.95, 0.05), "bursty": (
 
 
 def before_plan(settings: Settings, store: Store, arrays, snapshot: ClusterSnapshot) -> None:
-    try:
-        from proxbalance.forecasts import attach
+    if not settings["forecast.enabled"]:
+        arrays.forecast = None
+        return
+    from proxbalance import forecasts
 
-        attach(settings, store, arrays, snapshot, snapshot.time)
+    try:
+        fc = forecasts.node_forecasts(settings, store, snapshot, snapshot.time)
+        forecasts.attach(settings, store, arrays, snapshot, snapshot.time, fc=fc)
     except Exception:  # noqa: BLE001
         log.exception("forecast for the plan failed; planning without it")
         arrays.forecast = None
+        return
+    try:
+        from proxbalance.recommendations import active_penalty_config
+
+        cfg = active_penalty_config(settings, store)[0]  # the saved thresholds, not this request's overrides
+        found = forecasts.alerts(settings, fc, snapshot, {"cpu": cfg.cpu_threshold, "memory": cfg.mem_threshold},
+                                 snapshot.time)
+        forecasts.notify_critical(settings, store, found, snapshot.time)
+    except Exception:  # noqa: BLE001
+        log.exception("forecast_critical notifications failed")
 
 
 def after_plan(settings: Settings, store: Store, snapshot: ClusterSnapshot, result: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ column per hour), capacity taken from the newest snapshot. The engine stays pure
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from proxbalance.model import ClusterSnapshot
 from proxbalance.store import Store
 from proxbalance.store.forecast_tables import latest_backtest, save_backtest
 from proxbalance.store.inventory import get_state
+
+log = logging.getLogger(__name__)
 
 HOUR = 3600
 METRICS = ("cpu", "memory")
@@ -200,11 +203,49 @@ def alerts(settings: Settings, fc: dict[str, Any], snapshot: ClusterSnapshot, th
     return out
 
 
-def attach(settings: Settings, store: Store, arrays, snapshot: ClusterSnapshot, now: float) -> dict | None:
-    """Give ``arrays`` the forecast_peak term's input (node excess over the blend, cores and bytes)."""
+def notify_critical(settings: Settings, store: Store, found: list[dict[str, Any]], now: float) -> list[dict]:
+    """Send ``forecast_critical`` for every critical alert in ``found`` (from :func:`alerts`); never raises.
+
+    Deduplicated by the event key ``forecast_critical:<node>:<metric>:<window>``, ``window`` being ``now`` in
+    blocks of ``forecast.critical_hours``: while a node stays critical it is notified at most once per block,
+    however often alerts are computed (each recommendation run, each GET of the forecasts) and by however many
+    workers. Returns what :func:`proxbalance.notify.notify` returned for each alert that was sent.
+    """
+    from proxbalance import notify
+    from proxbalance.notify_messages import forecast_critical
+
+    block = int(now // (max(int(settings["forecast.critical_hours"]), 1) * HOUR))
+    out = []
+    for a in found:
+        if a["severity"] != "critical":
+            continue
+        try:
+            peak_at = datetime.fromisoformat(a["peak_at"].replace("Z", "+00:00")).timestamp()
+            title, body = forecast_critical(a["node"], "CPU" if a["metric"] == "cpu" else "memory",
+                                            a["predicted_peak_pct"], peak_at)
+            body += (f" Threshold {a['threshold_pct']:g}%, crossing in about {a['hours_until']:.1f} h"
+                     f" (80% band {a['band_80_pct'][0]:.1f}-{a['band_80_pct'][1]:.1f}%,"
+                     f" probability {a['probability'] * 100:.0f}%).")
+        except Exception:  # noqa: BLE001 - a malformed alert must not break the caller
+            log.exception("forecast_critical message for %s failed", a.get("node"))
+            continue
+        sent = notify.notify(settings, store, "forecast_critical",
+                             f"forecast_critical:{a['node']}:{a['metric']}:{block}", title, body,
+                             level="warning", now=now)
+        if sent is not None:
+            out.append(sent)
+    return out
+
+
+def attach(settings: Settings, store: Store, arrays, snapshot: ClusterSnapshot, now: float,
+           fc: dict[str, Any] | None = None) -> dict | None:
+    """Give ``arrays`` the forecast_peak term's input (node excess over the blend, cores and bytes).
+
+    ``fc``: the :func:`node_forecasts` of ``snapshot`` when the caller has them already.
+    """
     if not settings["forecast.enabled"]:
         return None
-    fc = node_forecasts(settings, store, snapshot, now)
+    fc = fc or node_forecasts(settings, store, snapshot, now)
     H = min(settings["forecast.penalty_horizon_hours"], fc["cpu"].mean.shape[1])
     band = "hi" if settings["forecast.penalty_band"] == "upper" else "mean"
     idx = {n: j for j, n in enumerate(arrays.node_names)}

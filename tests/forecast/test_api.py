@@ -112,3 +112,34 @@ def test_diagnostics_show_the_last_backtest(stack):
     assert bt is not None and bt["nodes"]["origins"] >= 1
     assert bt["nodes"]["cpu"]["h1"]["points"] > 0 and bt["nodes"]["cpu"]["h24"]["mae_pct"] is not None
     assert "guests_evaluated" in d  # the rest of the diagnostics is still there
+
+
+def test_forecast_critical_is_notified_once_per_block(stack):
+    """The node driven over its threshold is sent to a local apprise json:// endpoint, once per key."""
+    from proxbalance import forecast_api, forecasts, recommendations
+    from tests.automation.servers import HttpReceiver
+
+    http = HttpReceiver()
+    try:
+        s = stack["settings"].replace(notifications__enabled=True, notifications__urls=[http.url()],
+                                      notifications__events=["forecast_critical"])
+        store, now = stack["store"], stack["sim"].now()
+        j = forecast_api.forecast_alerts(s, store, now)
+        crit = [a for a in j["forecasts"] if a["severity"] == "critical"]
+        assert (NODE, "cpu") in [(a["node"], a["metric"]) for a in crit]
+        assert len(http.received) == len(crit)  # one message per critical node and metric
+        payload = next(p for _, _, p in http.received if p["title"] == f"ProxBalance: {NODE} CPU forecast critical")
+        a = next(a for a in crit if a["node"] == NODE and a["metric"] == "cpu")
+        for text in (f"forecast to reach {a['predicted_peak_pct']:.1f}%", "Threshold 60%",
+                     f"probability {a['probability'] * 100:.0f}%"):
+            assert text in payload["message"], text
+        # a recommendation run and another GET in the same block: the key is taken, nothing more is sent
+        recommendations.generate(s, store, save=False)
+        forecast_api.forecast_alerts(s, store, now + 60)
+        assert len(http.received) == len(crit)
+        # the next block of forecast.critical_hours notifies again while the node is still critical
+        later = now + s["forecast.critical_hours"] * 3600
+        assert [x["delivered"] for x in forecasts.notify_critical(s, store, crit, later)] == [1] * len(crit)
+        assert len(http.received) == 2 * len(crit)
+    finally:
+        http.close()
