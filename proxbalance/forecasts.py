@@ -137,7 +137,6 @@ def node_forecasts(settings: Settings, store: Store, snapshot: ClusterSnapshot, 
         out = {"hourly": h, **forecast_both(h, settings["forecast.horizon_hours"])}
         _MEMO.clear()
         _MEMO[key] = out
-    maybe_backtest(settings, store, snapshot, now, out["hourly"])
     return dict(out)
 
 
