@@ -36,7 +36,8 @@ export function humanError(err) {
 
 export async function api(path, { method = "GET", body, raw = false } = {}) {
   const headers = {};
-  if (auth.key) headers["X-API-Key"] = auth.key;
+  const sent = auth.key;
+  if (sent) headers["X-API-Key"] = sent;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let res;
   try {
@@ -50,7 +51,9 @@ export async function api(path, { method = "GET", body, raw = false } = {}) {
   if (!res.ok) {
     const e = (data && data.error) || {};
     const err = new ApiError(res.status, e.code || "http_error", e.message || `HTTP ${res.status}`, e.details);
-    if (res.status === 401) auth.onRejected(err);
+    // a late 401 for a key already replaced (requests of the previous key still in flight) must not log
+    // out the key the user has just entered
+    if (res.status === 401 && sent === auth.key) auth.onRejected(err);
     throw err;
   }
   return data;

@@ -12,6 +12,7 @@ const REFRESH_MS = 15000;
 const $ = (id) => document.getElementById(id);
 let current = null;
 let timer = null;
+let routeGen = 0;  // a render that finishes after a newer route must not draw its error over it
 
 function theme(next) {
   const value = next || localStorage.getItem("proxbalance_theme") ||
@@ -77,6 +78,7 @@ async function route() {
   $("login").hidden = true;
   $("view").hidden = false;
   const view = $("view");
+  const gen = ++routeGen;
   if (current !== page) {
     current = page;
     fill(view, notice("Loading…"));
@@ -86,7 +88,7 @@ async function route() {
   try {
     await page.render(view);
   } catch (err) {
-    if (err.status !== 401) fill(view, notice(humanError(err), "error"));
+    if (gen === routeGen && err.status !== 401) fill(view, notice(humanError(err), "error"));
   }
 }
 
