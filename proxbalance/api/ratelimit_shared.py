@@ -7,10 +7,16 @@ the count with the limit and adds one row if under it. So a key gets exactly ``l
 ``window`` seconds however many gunicorn workers (or threads) serve it, and a hit costs a few index
 lookups whatever the number of requests in the window (counting the rows instead took 4 ms at 30,000).
 The file holds nothing that must survive a crash (``synchronous=OFF``); ``t`` is wall-clock Unix seconds.
+
+Writers queue on an exclusive ``flock`` of ``ratelimit.sqlite.lock`` before ``BEGIN IMMEDIATE``: the kernel
+wakes the next waiter the moment the lock is released, where SQLite's own busy handler sleeps 1, 2, 5, 10 ...
+ms between retries, which put 50-80 ms into the p99 of every API request at 8 concurrent clients.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -58,10 +64,20 @@ class SharedWindow:
                     time.sleep(0.01)
             conn.execute("PRAGMA synchronous=OFF")
             self._local.conn = conn
+            # one descriptor per thread: flock locks belong to the open file, so threads exclude each other
+            self._local.lock = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         return conn
 
     def hit(self, key: str, limit: int, window: float) -> tuple[bool, int, float]:
         conn = self._conn()
+        lock = self._local.lock
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return self._hit(conn, key, limit, window)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _hit(self, conn: sqlite3.Connection, key: str, limit: int, window: float) -> tuple[bool, int, float]:
         now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
