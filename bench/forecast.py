@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from proxbalance.engine.forecast import ForecastParams, forecast  # noqa: E402
+from proxbalance.engine.forecast import NODE_PARAMS, ForecastParams, forecast  # noqa: E402
 
 DEFAULT_TRACE = "/work/shared/traces/bitbrains-rnd-2013-07-08.npz"
 HORIZONS = (1, 24)
@@ -222,10 +222,12 @@ def main(argv: list[str] | None = None) -> dict:
         return out
     out: dict = {"trace": Path(args.trace).name, "period": args.period, "hourly_means": True,
                  "periods": period_info(T, data["start_hour"]),
-                 "horizons_h": list(HORIZONS), "params": params.__dict__}
+                 "horizons_h": list(HORIZONS),
+                 "params": {"vm_cpu_pct": params.__dict__, "node_cpu_cores": NODE_PARAMS.__dict__}}
     vm_ours = None
     for name, unit in (("vm_cpu_pct", "% of the VM's vCPUs"), ("node_cpu_cores", "cores busy (25 VMs summed)")):
         y = data["vm"] if name == "vm_cpu_pct" else data["node"]
+        params = ForecastParams() if name == "vm_cpu_pct" else NODE_PARAMS  # as the service forecasts each
         os_ = origins(y.shape[1], args.period)
         block: dict = {"series": y.shape[0], "origins": len(os_), "unit": unit,
                        "first_origin_hour": int(os_[0]), "mean_level": round(float(np.nanmean(y[:, os_])), 3)}

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from proxbalance.config import Settings
-from proxbalance.engine.forecast import forecast
+from proxbalance.engine.forecast import NODE_PARAMS, ForecastParams, forecast
 from proxbalance.model import ClusterSnapshot
 from proxbalance.store import Store
 from proxbalance.store.forecast_tables import latest_backtest, save_backtest
@@ -103,10 +103,15 @@ class _Part:
     start_hour: int
 
 
-def forecast_both(h: Hourly, horizon: int) -> dict[str, _Part]:
+def _params(kind: str) -> ForecastParams:
+    """The forecaster's parameters for ``kind`` ("node" or "guest"): they differ in the band's calibration."""
+    return NODE_PARAMS if kind == "node" else ForecastParams()
+
+
+def forecast_both(h: Hourly, horizon: int, kind: str = "node") -> dict[str, _Part]:
     """Forecast CPU and memory of every row in one vectorised call (the pooled prior spans both)."""
     S = len(h.keys)
-    f = forecast(np.vstack([h.values["cpu"], h.values["memory"]]), h.end_hour, horizon)
+    f = forecast(np.vstack([h.values["cpu"], h.values["memory"]]), h.end_hour, horizon, _params(kind))
     return {m: _Part(f.mean[i * S:(i + 1) * S], f.lo[i * S:(i + 1) * S], f.hi[i * S:(i + 1) * S], f.start_hour)
             for i, m in enumerate(METRICS)}
 
@@ -280,7 +285,7 @@ def _score(fcs: list[np.ndarray], y: np.ndarray, origins: np.ndarray, which: str
     return res
 
 
-def backtest(h: Hourly, n_origins: int, step: int = 1) -> dict[str, Any] | None:
+def backtest(h: Hourly, n_origins: int, step: int = 1, kind: str = "node") -> dict[str, Any] | None:
     """Rolling-origin backtest of CPU and memory rows: ``n_origins`` origins ``step`` hours apart, the last 24 h
     before the end (so every 24 h-ahead target is known); each forecast is fitted on the hours before it."""
     y = np.vstack([h.values["cpu"], h.values["memory"]])
@@ -291,7 +296,7 @@ def backtest(h: Hourly, n_origins: int, step: int = 1) -> dict[str, Any] | None:
         return None
     fcs = []
     for o in origins:
-        f = forecast(y[:, :o], h.end_hour - T + int(o), 24)
+        f = forecast(y[:, :o], h.end_hour - T + int(o), 24, _params(kind))
         fcs.append({m: (f.mean[i * S:(i + 1) * S], f.lo[i * S:(i + 1) * S], f.hi[i * S:(i + 1) * S])
                     for i, m in enumerate(METRICS)})
     out: dict[str, Any] = {"origins": len(origins), "every_hours": step,
@@ -314,7 +319,7 @@ def maybe_backtest(settings: Settings, store: Store, snapshot: ClusterSnapshot, 
     guests = load_hourly(store.engine, snapshot, now, settings["forecast.history_days"], "guest")
     result: dict[str, Any] = {"time": _iso(now)}
     for kind, h, n, step in (("nodes", nodes, 8, 3), ("guests", guests, 3, 8)):
-        result[kind] = backtest(h, n, step) if h.keys else None
+        result[kind] = backtest(h, n, step, "node" if kind == "nodes" else "guest") if h.keys else None
     result["seconds"] = round(time.perf_counter() - started, 3)
     save_backtest(store.engine, now, result)
     return result

@@ -1,9 +1,11 @@
 """Forecasts and patterns find what was put into synthetic series of known shape."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from proxbalance.engine.forecast import forecast
+from proxbalance.engine.forecast import NODE_PARAMS, ForecastParams, forecast
 from proxbalance.engine.patterns import analyze
 
 END = 500_000 // 24 * 24  # an hour index at midnight UTC
@@ -80,6 +82,18 @@ def test_band_covers_about_80_percent_of_noise():
     f = forecast(y[:, :T], END, 24)
     inside = (y[:, T:] >= f.lo) & (y[:, T:] <= f.hi)
     assert 0.72 <= inside.mean() <= 0.9
+
+
+@pytest.mark.parametrize("params", [ForecastParams(), NODE_PARAMS], ids=["guest", "node"])
+def test_band_widens_by_the_calibrated_factor_of_each_horizon(params):
+    """The band is the in-sample error quantiles times the factor interpolated between the knots."""
+    y = 40.0 + RNG.normal(0, 5.0, (20, T))
+    raw = forecast(y, END, 48, dataclasses.replace(params, band_scales=((1, 1.0),)))
+    f = forecast(y, END, 48, params)
+    kh, kf = zip(*params.band_scales)
+    want = np.interp(np.arange(1, 49), kh, kf)
+    np.testing.assert_allclose((f.hi - f.mean) / (raw.hi - raw.mean), np.broadcast_to(want, f.hi.shape), rtol=1e-9)
+    assert want[23] > want[0]  # out-of-sample errors grow with the horizon
 
 
 def test_weekly_cycle_is_found():
