@@ -132,3 +132,35 @@ def test_guest_profiles_of_a_few_guests_equal_the_full_read(store):
     few = guest_profiles(store, snap, now, vmids=[101, 103])
     assert set(full) == set(vmids) and set(few) == {101, 103}
     assert few == {v: full[v] for v in (101, 103)}
+
+
+def test_guest_profiles_are_kept_for_the_hour_and_read_again_when_it_moves(store, monkeypatch):
+    """A decision's few profiles are read once per hour: later calls read only guests not seen yet; a new
+    rolled-up hour or a guest's new capacity reads again, and the answers equal a fresh read."""
+    import dataclasses
+
+    from proxbalance import workload
+    from proxbalance.model import ClusterSnapshot, Guest, Node
+
+    rng = np.random.default_rng(7)
+    vmids = [100, 101, 102, 103]
+    for k in range(2 * 86400 // STEP):
+        _collect(store, T0 + k * STEP, rng, vmids)
+    now = T0 + 2 * 86400
+    snap = ClusterSnapshot(now, (Node("a", True, 8, 0.5, 2**35, 2**33),),
+                           tuple(Guest(v, f"g{v}", "qemu", "a", "running", 4, 0.5, 2**32, 2**31) for v in vmids))
+    reads = []
+    real = workload._guest_profiles
+    monkeypatch.setattr(workload, "_guest_profiles", lambda *a: reads.append(a[4]) or real(*a))
+    first = workload.guest_profiles(store, snap, now, vmids=[101, 103])
+    again = workload.guest_profiles(store, snap, now, vmids=[100, 101, 103])
+    assert reads == [[101, 103], [100]]
+    assert again == real(store, snap, now, 168, [100, 101, 103]) and {v: again[v] for v in first} == first
+    bigger = dataclasses.replace(snap, guests=(dataclasses.replace(snap.guests[1], maxcpu=8), *snap.guests[2:]))
+    workload.guest_profiles(store, bigger, now, vmids=[101, 103])
+    assert reads[-1] == [101]  # its CPU % is of the new capacity
+    for k in range(2 * 86400 // STEP, 2 * 86400 // STEP + 3600 // STEP + 1):  # the next hour is rolled up
+        _collect(store, T0 + k * STEP, rng, vmids)
+    later = now + 3600
+    workload.guest_profiles(store, snap, later, vmids=[101, 103])
+    assert reads[-1] == [101, 103]
