@@ -10,7 +10,7 @@ Prints JSON per size (nodes x guests), min / median of reps in ms:
   bucket; the usage summary brought up to date as the collector's rollup does), i.e. the newest snapshot
   read, the history read, ``build_arrays``, ``plan``, the records, and saving the run; split into its parts
   (store read, arrays, plan, records+save; the parts are timed on their own calls, uncached: the store read
-  is what ``store.inputs`` saves when it hits). Repeated decisions on one collection reuse the decoded
+  is what ``store.inputs`` saves when it hits, and is not subtracted from the records estimate then). Repeated decisions on one collection reuse the decoded
   snapshot and history (``store/decision_inputs.py``); ``decision_after_new_collection_ms`` is the decision
   right after a collection stored a new snapshot (nothing decoded is kept, the guest profiles of the hour are).
   ``history_exact_query_s`` is the full history query the summary
@@ -139,10 +139,12 @@ def decision(snap, reps: int, hours: int, preset: str) -> dict:
             read.append((t1 - t0) * 1e3)
             arrays_ms.append((t2 - t1) * 1e3)
             plan_ms.append((t3 - t2) * 1e3)
+            hits = store.inputs.hits
             t0 = time.perf_counter()
             r = svc.generate(settings, store, stable=False)  # the service end to end (store -> saved run)
             total.append((time.perf_counter() - t0) * 1e3)
-            rest.append(total[-1] - read[-1] - arrays_ms[-1] - plan_ms[-1])
+            kept_read = store.inputs.hits > hits  # the decode was kept: no store read inside this decision
+            rest.append(total[-1] - (0.0 if kept_read else read[-1]) - arrays_ms[-1] - plan_ms[-1])
         kept = store.inputs.hits
         for _ in range(reps):  # a collection stored a new snapshot (same data, new id): nothing kept applies
             with store.engine.begin() as conn:
