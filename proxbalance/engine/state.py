@@ -158,11 +158,13 @@ class View:
             out[i, j] = hL[j] - h((L[j] - d[i]) / C[j], cols[j])
 
     def step_marginal(self, levels: list[tuple[float, float]], kind: str, r: int, prop: float = 0.0,
-                      prop_from: float = 0.0) -> np.ndarray:
+                      prop_from: float = 0.0, load_offset: np.ndarray | None = None) -> np.ndarray:
         """:meth:`marginal` of ``h(u) = tiers(100 u, levels) + prop * max(100 u - prop_from, 0)``.
 
         A step only changes where ``L + d`` crosses a threshold above ``L``, so per column only the rows
-        with a large enough demand are evaluated (demand sorted once per state).
+        with a large enough demand are evaluated (demand sorted once per state). ``load_offset`` ``(N,)``
+        (units of the resource, by node index) is added to every node's load first: the marginal of the same
+        curve on a shifted load (the forecast term's coming peak).
         """
         levels = sorted(levels)
         thr = np.array([t for t, _ in levels]) / 100.0
@@ -175,6 +177,8 @@ class View:
             return out
 
         L, C, cols = self.load(kind, r), self.cap(r), self.cols
+        if load_offset is not None:
+            L = L + load_offset[cols]
         d = self.demand(kind, r)
         out = np.zeros(self.shape)
         if not len(d) or not len(L):
@@ -185,7 +189,8 @@ class View:
         u = L / C
         hL = h(u)
         if len(d) * len(L) <= DENSE_CELLS and len(L) > 8:  # small window, many columns: one dense pass
-            out = h(self.util_added(kind, r)) - hL[None, :]
+            util = self.util_added(kind, r) if load_offset is None else (L[None, :] + d[:, None]) / C[None, :]
+            out = h(util) - hL[None, :]
             self._fix_own(out, h, L, C, cols, d, hL)
             return out
         if self.full_rows:
