@@ -42,6 +42,7 @@ from proxbalance.config import load_settings  # noqa: E402
 from proxbalance.engine import build_arrays, load_preset, plan  # noqa: E402
 from proxbalance.store import (
     Store,  # noqa: E402
+    recent_summary,  # noqa: E402
     usage_summary,  # noqa: E402
 )
 from proxbalance.store.history import usage_history  # noqa: E402
@@ -106,6 +107,7 @@ def _fill_store(store, snap, hours: int) -> float:
     with store.engine.begin() as conn:
         t0 = time.perf_counter()
         usage_summary.refresh(conn, m1)  # what the collector's next rollup does after rows were written directly
+        recent_summary.refresh(conn)
         return time.perf_counter() - t0
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import Engine
 
 from proxbalance.config import Settings
 from proxbalance.store.db import make_engine
-from proxbalance.store.migrations import upgrade
 from proxbalance.store.decision_inputs import DecisionInputs
+from proxbalance.store.migrations import upgrade
 from proxbalance.store.version import DataVersion
 
 

@@ -164,3 +164,42 @@ def test_guest_profiles_are_kept_for_the_hour_and_read_again_when_it_moves(store
     later = now + 3600
     workload.guest_profiles(store, snap, later, vmids=[101, 103])
     assert reads[-1] == [101, 103]
+
+
+def _recent_used(store, now) -> bool:
+    from proxbalance.store import recent_summary
+
+    with store.engine.connect() as conn:
+        return recent_summary.read(conn, now, get_state(conn, "rollup_1h_until", 0),
+                                   get_state(conn, "rollup_5m_until", 0)) is not None
+
+
+def test_recent_rows_summary_is_kept_by_the_collector_and_equals_the_full_query(store):
+    """Every minute for 2 h (5-minute and hourly rollups, a guest leaving and one arriving): the kept sums of
+    the rows after the hourly marker answer, and give what the full query gives."""
+    rng = np.random.default_rng(8)
+    for k in range(125):
+        t = T0 + k * 60
+        vmids = [100, 101, *([102] if k < 50 else []), *([103] if k >= 70 else [])]
+        _collect(store, t, rng, vmids)
+        if k:
+            assert _recent_used(store, t), k
+        _equal(usage_history(store.engine, now=t), usage_history(store.engine, now=t, exact=True))
+
+
+def test_recent_rows_written_outside_insert_raw_fall_back_to_the_full_query(store):
+    rng = np.random.default_rng(9)
+    for k in range(8):
+        _collect(store, T0 + k * 60, rng, [100, 101])
+    t = T0 + 8 * 60
+    assert _recent_used(store, t - 60)
+    with store.engine.begin() as conn:  # a raw row the summary does not know of
+        conn.exec_driver_sql("INSERT INTO guest_raw (t, vmid, cpu, mem, disk, net) VALUES (?, 555, 4000, 1000, 0, 0)",
+                             (t - 30,))
+    assert not _recent_used(store, t)
+    h = usage_history(store.engine, now=t)
+    assert 555 in h.guests
+    _equal(h, usage_history(store.engine, now=t, exact=True))
+    _collect(store, t, rng, [100, 101])  # the next collection's insert finds it stale; the rollup rebuilds it
+    assert _recent_used(store, t)
+    _equal(usage_history(store.engine, now=t), usage_history(store.engine, now=t, exact=True))
