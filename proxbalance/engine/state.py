@@ -164,9 +164,22 @@ class View:
         A step only changes where ``L + d`` crosses a threshold above ``L``, so per column only the rows
         with a large enough demand are evaluated (demand sorted once per state). ``load_offset`` ``(N,)``
         (units of the resource, by node index) is added to every node's load first: the marginal of the same
-        curve on a shifted load (the forecast term's coming peak).
+        curve on a shifted load (the forecast term's coming peak). Without an offset the answer is kept on the
+        view (read-only): the forecast term asks for the same curve as ``predicted_*``.
         """
-        levels = sorted(levels)
+        key = None
+        if load_offset is None:
+            key = ("step", tuple(levels), kind, r, float(prop), float(prop_from))
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        out = self._step_marginal(sorted(levels), kind, r, prop, prop_from, load_offset)
+        if key is not None:
+            out.flags.writeable = False
+            self._cache[key] = out
+        return out
+
+    def _step_marginal(self, levels, kind, r, prop, prop_from, load_offset) -> np.ndarray:
         thr = np.array([t for t, _ in levels]) / 100.0
         pen = np.array([0.0] + [p for _, p in levels])
 
