@@ -13,9 +13,21 @@ cluster total on that node, so the gain of a move is ``score[g, src] - score[g, 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .arrays import KINDS, ClusterArrays
+
+
+@lru_cache(maxsize=512)
+def _tiers(levels: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds as fractions, points below / above each) of tiers ``((threshold %, points), ...)``."""
+    lv = sorted(levels)
+    thr = np.array([t for t, _ in lv], dtype=float) / 100.0
+    pen = np.array([0.0] + [p for _, p in lv], dtype=float)
+    thr.flags.writeable = pen.flags.writeable = False
+    return thr, pen
 
 
 class State:
@@ -173,15 +185,14 @@ class View:
             hit = self._cache.get(key)
             if hit is not None:
                 return hit
-        out = self._step_marginal(sorted(levels), kind, r, prop, prop_from, load_offset)
+        out = self._step_marginal(_tiers(tuple(levels)), kind, r, prop, prop_from, load_offset)
         if key is not None:
             out.flags.writeable = False
             self._cache[key] = out
         return out
 
-    def _step_marginal(self, levels, kind, r, prop, prop_from, load_offset) -> np.ndarray:
-        thr = np.array([t for t, _ in levels]) / 100.0
-        pen = np.array([0.0] + [p for _, p in levels])
+    def _step_marginal(self, tiers, kind, r, prop, prop_from, load_offset) -> np.ndarray:
+        thr, pen = tiers
 
         def h(u, _cols=None):
             out = pen[np.searchsorted(thr, u, side="left")]
@@ -193,12 +204,11 @@ class View:
         if load_offset is not None:
             L = L + load_offset[cols]
         d = self.demand(kind, r)
-        out = np.zeros(self.shape)
         if not len(d) or not len(L):
-            return out
+            return np.zeros(self.shape)
         lo = min(thr[0] if len(thr) else np.inf, prop_from / 100.0 if prop else np.inf)
         if float(((L + float(np.abs(d).max())) / C).max()) <= lo:
-            return out
+            return np.zeros(self.shape)
         u = L / C
         hL = h(u)
         if len(d) * len(L) <= DENSE_CELLS and len(L) > 8:  # small window, many columns: one dense pass
@@ -206,6 +216,7 @@ class View:
             out = h(util) - hL[None, :]
             self._fix_own(out, h, L, C, cols, d, hL)
             return out
+        out = np.zeros(self.shape)
         if self.full_rows:
             order, dsorted = self.state.sorted_demand(kind, r)
         else:
