@@ -9,7 +9,12 @@ Prints JSON per size (nodes x guests), min / median of reps in ms:
   hourly rollups per guest and node, 5-minute rows since the last hour, raw samples since the last 5-minute
   bucket; the usage summary brought up to date as the collector's rollup does), i.e. the newest snapshot
   read, the history read, ``build_arrays``, ``plan``, the records, and saving the run; split into its parts
-  (store read, arrays, plan, records+save). ``history_exact_query_s`` is the full history query the summary
+  (store read, arrays, plan, records+save; the parts are timed on their own calls, uncached: the store read
+  is what ``store.inputs`` saves when it hits, and is not subtracted from the records estimate then). Repeated decisions on one collection reuse the decoded
+  snapshot and history (``store/decision_inputs.py``); ``decision_after_new_collection_ms`` is the decision
+  right after a collection stored a new snapshot (nothing decoded is kept, the guest profiles of the hour are).
+  ``*_cpu_ms``: the same decisions in CPU time of the process (the machine is shared: wall time includes
+  waiting for a core). ``history_exact_query_s`` is the full history query the summary
   replaces (one run), ``summary_rebuild_s`` a full rebuild of the summary (after a backfill);
 * moves, iterations and the peak before / after.
 The first decision of a process (and of every hour) also fits the node forecasts (kept for the hour after
@@ -38,6 +43,7 @@ from proxbalance.config import load_settings  # noqa: E402
 from proxbalance.engine import build_arrays, load_preset, plan  # noqa: E402
 from proxbalance.store import (
     Store,  # noqa: E402
+    recent_summary,  # noqa: E402
     usage_summary,  # noqa: E402
 )
 from proxbalance.store.history import usage_history  # noqa: E402
@@ -102,10 +108,13 @@ def _fill_store(store, snap, hours: int) -> float:
     with store.engine.begin() as conn:
         t0 = time.perf_counter()
         usage_summary.refresh(conn, m1)  # what the collector's next rollup does after rows were written directly
+        recent_summary.refresh(conn)
         return time.perf_counter() - t0
 
 
 def decision(snap, reps: int, hours: int, preset: str) -> dict:
+    import dataclasses
+
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(env={}, overrides={"paths.data_dir": tmp, "penalty.preset": preset})
         store = Store.open(settings)
@@ -115,7 +124,7 @@ def decision(snap, reps: int, hours: int, preset: str) -> dict:
         t0 = time.perf_counter()
         usage_history(store.engine, now=NOW, exact=True)
         exact_s = time.perf_counter() - t0
-        total, read, arrays_ms, plan_ms, rest = [], [], [], [], []
+        total, read, arrays_ms, plan_ms, rest, fresh, cpu, fresh_cpu = [], [], [], [], [], [], [], []
         cfg = svc.active_penalty_config(settings, store)[0]
         # the forecaster's hourly backtest (forecasts.maybe_backtest, run inside a decision when due) is taken
         # as done this hour: at 10,000 guests it reads every guest's history and takes minutes, once an hour
@@ -133,13 +142,28 @@ def decision(snap, reps: int, hours: int, preset: str) -> dict:
             read.append((t1 - t0) * 1e3)
             arrays_ms.append((t2 - t1) * 1e3)
             plan_ms.append((t3 - t2) * 1e3)
-            t0 = time.perf_counter()
+            hits = store.inputs.hits
+            t0, c0 = time.perf_counter(), time.process_time()
             r = svc.generate(settings, store, stable=False)  # the service end to end (store -> saved run)
             total.append((time.perf_counter() - t0) * 1e3)
-            rest.append(total[-1] - read[-1] - arrays_ms[-1] - plan_ms[-1])
+            cpu.append((time.process_time() - c0) * 1e3)
+            kept_read = store.inputs.hits > hits  # the decode was kept: no store read inside this decision
+            rest.append(total[-1] - (0.0 if kept_read else read[-1]) - arrays_ms[-1] - plan_ms[-1])
+        kept = store.inputs.hits
+        for _ in range(reps):  # a collection stored a new snapshot (same data, new id): nothing kept applies
+            with store.engine.begin() as conn:
+                save_snapshot(conn, dataclasses.replace(snap, time=NOW))
+            t0, c0 = time.perf_counter(), time.process_time()
+            svc.generate(settings, store, stable=False)
+            fresh.append((time.perf_counter() - t0) * 1e3)
+            fresh_cpu.append((time.process_time() - c0) * 1e3)
+        kept_after = store.inputs.hits
         store.close()
     return {"history_hours": hours, "store_fill_s": round(fill_s, 1), "summary_rebuild_s": round(rebuild_s, 2),
             "history_exact_query_s": round(exact_s, 2), "decision_ms": _ms(total),
+            "decision_after_new_collection_ms": _ms(fresh),
+            "decision_cpu_ms": _ms(cpu), "decision_after_new_collection_cpu_ms": _ms(fresh_cpu),
+            "decode_kept": {"hits_repeat": kept, "hits_after_collection": kept_after - kept},
             "parts_ms": {"store_read": _ms(read), "build_arrays": _ms(arrays_ms), "plan": _ms(plan_ms),
                          "records_and_save_estimate": _ms(rest)},
             "moves": len(r["recommendations"])}

@@ -41,15 +41,21 @@ class Hourly:
     end_hour: int
 
 
-def _rows(engine: Engine, prefix: str, key: str, since: int, vmids: list[int] | None = None) -> pd.DataFrame:
+def _rows(engine: Engine, prefix: str, key: str, since: int, vmids: list[int] | None = None,
+          until: int | None = None) -> pd.DataFrame:
+    """Rows ``(k, t, n, cpu, mem)`` of every resolution with ``since <= t`` (and ``t < until`` when given: the
+    filter is applied in the query, so the 5-minute and raw rows of the running hour are not read at all when
+    only complete hours are wanted)."""
     with engine.connect() as conn:
         m5 = int(get_state(conn, "rollup_5m_until", 0) or 0)
         m1 = int(get_state(conn, "rollup_1h_until", 0) or 0)
         hourly, only = "t >= :s AND t < :m1", ""
         if vmids is not None:  # a few guests: point look-ups on the (t, vmid) key instead of a window scan
             only = f" AND {key} IN ({','.join(str(int(v)) for v in vmids) or 'NULL'})"
-            hours = range(-(-int(since) // HOUR) * HOUR, m1, HOUR)
+            hours = range(-(-int(since) // HOUR) * HOUR, m1 if until is None else min(m1, int(until)), HOUR)
             hourly = f"t IN ({','.join(str(h) for h in hours) or 'NULL'})"
+        if until is not None:
+            only += f" AND t < {int(until)}"
         sql = (f"SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_1h WHERE {hourly}{only} "
                f"UNION ALL SELECT {key} AS k, t, n, cpu, mem FROM {prefix}_5m WHERE t >= :s AND t >= :m1 AND t < :m5"
                f"{only} UNION ALL SELECT {key} AS k, t, 1 AS n, cpu, mem FROM {prefix}_raw WHERE t >= :s AND t >= :m5"
@@ -68,13 +74,14 @@ def load_hourly(engine: Engine, snapshot: ClusterSnapshot, now: float, days: flo
     start_hour = end_hour - max(int(days * 24), 1)
     if kind == "node":
         caps = {n.name: (max(n.maxcpu, 1), max(n.maxmem, 1)) for n in snapshot.nodes}
-        df = _rows(engine, "node", "node", start_hour * HOUR)
+        df = _rows(engine, "node", "node", start_hour * HOUR, until=end_hour * HOUR)
         cpu_f, mem_f = 1.0, 1.0  # cores, bytes
     else:
         only = None if vmids is None else set(vmids)
         caps = {g.vmid: (max(g.maxcpu, 1), max(g.maxmem, 1)) for g in snapshot.guests
                 if g.status == "running" and (only is None or g.vmid in only)}
-        df = _rows(engine, "guest", "vmid", start_hour * HOUR, None if vmids is None else list(caps))
+        df = _rows(engine, "guest", "vmid", start_hour * HOUR, None if vmids is None else list(caps),
+                   until=end_hour * HOUR)
         cpu_f, mem_f = 1 / 1000.0, 1024.0  # millicores, KiB
     keys = list(caps)
     T = end_hour - start_hour

@@ -17,7 +17,6 @@ from proxbalance import forecast_hooks
 from proxbalance.config import Settings
 from proxbalance.errors import NoDataError, ValidationError
 from proxbalance.store import Store, plans
-from proxbalance.store.history import usage_history
 from proxbalance.store.snapshots import latest_snapshot
 
 EXPORT_FIELDS = ("order", "vmid", "name", "type", "source_node", "target_node", "reason", "priority",
@@ -80,7 +79,7 @@ def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig,
 
     from proxbalance.store.maintenance import flags as maintenance_flags
 
-    snapshot = latest_snapshot(store.engine)
+    snapshot, history = store.inputs.get(store.engine)  # decoded once per collection
     if snapshot is None:
         raise NoDataError("no cluster data collected yet: run `proxbalance collect` or POST /api/refresh")
     unknown = sorted(set(maintenance_nodes) - {n.name for n in snapshot.nodes})
@@ -90,7 +89,7 @@ def current_arrays(settings: Settings, store: Store, cfg: eng.PenaltyConfig,
     if masked:
         snapshot = replace(snapshot, nodes=tuple(replace(n, maintenance=n.maintenance or n.name in masked)
                                                  for n in snapshot.nodes))
-    return eng.build_arrays(snapshot, usage_history(store.engine, now=snapshot.time), cfg), snapshot
+    return eng.build_arrays(snapshot, history, cfg), snapshot
 
 
 def previous_moves(store: Store) -> tuple[int | None, list[tuple[int, str]] | None]:

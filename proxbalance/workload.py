@@ -63,10 +63,48 @@ def workload_patterns(store: Store, snapshot: ClusterSnapshot, now: float, hours
             "source": "hourly node history (rollups), hours of day in UTC"}
 
 
+#: (store, hour, markers, hours) -> vmid -> ((maxcpu, maxmem), profile or None); only the newest key is kept
+_PROFILES: dict[tuple, dict[int, tuple]] = {}
+
+
+def _profiles_key(store: Store, now: float, hours: int) -> tuple:
+    """What a guest's profile depends on besides its capacity: the complete hours before ``now``'s hour, fixed
+    once rolled up (the rollup and backfill markers move when they change), as for the node forecasts."""
+    from proxbalance.store.inventory import get_state
+
+    end = int(now) // 3600 * 3600
+    with store.engine.connect() as conn:
+        marks = tuple(get_state(conn, k, 0) for k in ("rollup_1h_until", "rollup_5m_until", "backfilled_until"))
+    return (str(store.engine.url), id(store.engine), end, marks[0], min(int(marks[1] or 0), end), marks[2], hours)
+
+
 def guest_profiles(store: Store, snapshot: ClusterSnapshot, now: float, hours: int = 168,
                    vmids: list[int] | None = None) -> dict[int, dict]:
     """vmid -> {profile, daily_strength, bursts, growth} from the guest's CPU % history (needs 24 h); only the
-    guests ``vmids`` when given (read by key: a plan's few moves at 10,000 guests)."""
+    guests ``vmids`` when given (read by key: a plan's few moves at 10,000 guests).
+
+    With ``vmids``, profiles are kept per process for the hour (:func:`_profiles_key`): the next decision in
+    the same hour reads only the guests it has not profiled yet (a guest whose capacity changed is read
+    again)."""
+    if vmids is None:
+        return _guest_profiles(store, snapshot, now, hours, None)
+    key = _profiles_key(store, now, hours)
+    memo = _PROFILES.get(key)
+    if memo is None:
+        _PROFILES.clear()
+        memo = _PROFILES[key] = {}
+    caps = {g.vmid: (g.maxcpu, g.maxmem) for g in snapshot.guests if g.status == "running"}
+    want = [int(v) for v in vmids]
+    missing = [v for v in want if v not in memo or memo[v][0] != caps.get(v)]
+    if missing:
+        found = _guest_profiles(store, snapshot, now, hours, missing)
+        for v in missing:
+            memo[v] = (caps.get(v), found.get(v))
+    return {v: dict(memo[v][1]) for v in want if memo[v][1] is not None}
+
+
+def _guest_profiles(store: Store, snapshot: ClusterSnapshot, now: float, hours: int,
+                    vmids: list[int] | None) -> dict[int, dict]:
     h = load_hourly(store.engine, snapshot, now, hours / 24.0, "guest", vmids=vmids)
     if not h.keys:
         return {}

@@ -130,6 +130,44 @@ def _kinds(cfg: PenaltyConfig, now: np.ndarray, have: np.ndarray, h: np.ndarray)
     return [now, _blend(cfg, now, a24, a7), a7, mx, sl]
 
 
+_LAST_COLUMNS: tuple = ((), {})  # (guests tuple, its columns): the last snapshot's, by identity
+
+
+def _guest_columns(guests: tuple) -> dict:
+    """Per-guest columns of ``snapshot.guests`` (read-only arrays): ``gf`` ``(G, 7)`` cpu fraction, maxcpu,
+    mem, maxmem, disk r+w, net in+out, local disk bytes; ``running``, ``template``, ``ha_managed`` bool;
+    ``vmids``, ``nodes``, ``names``, ``types`` lists. The tuple is immutable, so the columns of the last one
+    are kept by identity (repeated decisions on one collection build them once)."""
+    global _LAST_COLUMNS
+    last = _LAST_COLUMNS
+    if last[0] is guests and guests:
+        return last[1]
+    G = len(guests)
+    cols = {
+        "gf": np.array([(gu.cpu, gu.maxcpu, gu.mem, gu.maxmem, gu.diskread + gu.diskwrite, gu.netin + gu.netout,
+                         gu.local_disk_bytes) for gu in guests], dtype=float).reshape(G, 7),
+        "running": np.array([gu.status == "running" for gu in guests], dtype=bool),
+        "template": np.array([gu.template for gu in guests], dtype=bool),
+        "ha_managed": np.array([gu.ha_managed for gu in guests], dtype=bool),
+        "vmids": [gu.vmid for gu in guests], "nodes": [gu.node for gu in guests],
+        "names": [gu.name for gu in guests], "types": [gu.type for gu in guests],
+    }
+    for v in cols.values():
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False
+    if isinstance(guests, tuple):
+        _LAST_COLUMNS = (guests, cols)
+    return cols
+
+
+def _take(cols: dict, keep: np.ndarray | None) -> dict:
+    """The columns of the guests ``keep`` (None: all)."""
+    if keep is None:
+        return cols
+    idx = np.flatnonzero(keep)
+    return {k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx.tolist()]) for k, v in cols.items()}
+
+
 def build_arrays(
     snapshot: ClusterSnapshot, history: UsageHistory | None = None, cfg: PenaltyConfig | None = None
 ) -> ClusterArrays:
@@ -142,17 +180,19 @@ def build_arrays(
     history = history or UsageHistory()
     nodes = list(snapshot.nodes)
     node_idx = {nd.name: i for i, nd in enumerate(nodes)}
-    guests = [gu for gu in snapshot.guests if gu.node in node_idx]
+    allc = _guest_columns(snapshot.guests)
+    known = set(allc["nodes"]) <= node_idx.keys()
+    keep = None if known else np.array([nd in node_idx for nd in allc["nodes"]], dtype=bool)
+    guests = list(snapshot.guests) if known else [gu for gu in snapshot.guests if gu.node in node_idx]
+    gc = _take(allc, keep)
     G, N, R = len(guests), len(nodes), len(RES)
 
     iow_scale = cfg.iowait_pct_per_100mbs / 100.0 / (100.0 * MIB)
     iow_cap = cfg.iowait_guest_cap_pct / 100.0
-    vmids = [gu.vmid for gu in guests]
-    running = np.array([gu.status == "running" for gu in guests], dtype=bool)
-    template = np.array([gu.template for gu in guests], dtype=bool)
+    vmids = gc["vmids"]
+    running, template = gc["running"], gc["template"]
     run = running & ~template
-    gf = np.array([(gu.cpu, gu.maxcpu, gu.mem, gu.maxmem, gu.diskread + gu.diskwrite, gu.netin + gu.netout,
-                    gu.local_disk_bytes) for gu in guests], dtype=float).reshape(G, 7)
+    gf = gc["gf"]
     now = np.where(run[:, None], np.stack([gf[:, 0] * gf[:, 1], gf[:, 2], gf[:, 4], gf[:, 5]], 1), 0.0)
     have, hv = _history(history.guest_table, history._guests or {}, vmids, ("cpu", "mem", "disk", "net"))
     have &= run[:, None]  # history of a guest that is not running now does not count
@@ -166,7 +206,7 @@ def build_arrays(
             g[k][:, CFG] = np.where(run, gf[:, 3], 0.0)
             g[k][:, CNT] = np.where(template, 0.0, 1.0)
 
-    placement = np.array([node_idx[gu.node] for gu in guests], dtype=np.int64)
+    placement = np.array([node_idx[nd] for nd in gc["nodes"]], dtype=np.int64)
     nf = np.array([(nd.maxcpu, nd.maxmem, nd.cpu * nd.maxcpu, nd.mem, nd.iowait, nd.netin + nd.netout)
                    for nd in nodes], dtype=float).reshape(N, 6)
     cap = np.stack([np.maximum(nf[:, 0], 1), np.maximum(nf[:, 1], 1), np.ones(N), np.full(N, cfg.node_net_capacity),
@@ -191,13 +231,13 @@ def build_arrays(
     mem, maxmem = gf[:, 2], gf[:, 3]
     mem_run = np.where(running, mem, 0.0)
     mem_hard = mem_run + cfg.mem_safety_margin * np.maximum(np.where(running, maxmem, 0.0) - mem_run, 0.0)
-    types = [gu.type for gu in guests]
+    types = list(gc["types"])
     is_ct = np.array([t == "lxc" for t in types], dtype=bool)
     copy_bytes = gf[:, 6] + np.where(running & ~is_ct, mem, 0.0)
     return ClusterArrays(
         node_names=[nd.name for nd in nodes],
         vmids=np.array(vmids, dtype=np.int64),
-        names=[gu.name for gu in guests],
+        names=list(gc["names"]),
         types=types,
         placement=placement,
         g=g,
@@ -209,10 +249,10 @@ def build_arrays(
                      dtype=float).reshape(N, 3),
         mem_hard=mem_hard,
         copy_bytes=copy_bytes,
-        running=running,
+        running=running.copy(),
         is_ct=is_ct,
         ct_running=(is_ct & running).astype(float),
-        ha_managed=np.array([gu.ha_managed for gu in guests], dtype=bool),
+        ha_managed=gc["ha_managed"].copy(),
         has_history=_has_history(history, vmids),
         **m,
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,7 +51,16 @@ class Recommendation:
     target_storage: dict | None = None  # {source storage: target storage} PVE's targetstorage; None = same storages
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain dict of every field (as ``dataclasses.asdict``; nested dicts copied, not shared)."""
+        d = {f: getattr(self, f) for f in _REC_FIELDS}
+        d["predicted"], d["migration"] = dict(self.predicted), dict(self.migration)
+        d["breakdown"] = {k: dict(v) for k, v in self.breakdown.items()}
+        if self.target_storage is not None:
+            d["target_storage"] = dict(self.target_storage)
+        return d
+
+
+_REC_FIELDS = tuple(f.name for f in dataclasses.fields(Recommendation))
 
 
 @dataclass

@@ -13,9 +13,21 @@ cluster total on that node, so the gain of a move is ``score[g, src] - score[g, 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .arrays import KINDS, ClusterArrays
+
+
+@lru_cache(maxsize=512)
+def _tiers(levels: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds as fractions, points below / above each) of tiers ``((threshold %, points), ...)``."""
+    lv = sorted(levels)
+    thr = np.array([t for t, _ in lv], dtype=float) / 100.0
+    pen = np.array([0.0] + [p for _, p in lv], dtype=float)
+    thr.flags.writeable = pen.flags.writeable = False
+    return thr, pen
 
 
 class State:
@@ -158,15 +170,29 @@ class View:
             out[i, j] = hL[j] - h((L[j] - d[i]) / C[j], cols[j])
 
     def step_marginal(self, levels: list[tuple[float, float]], kind: str, r: int, prop: float = 0.0,
-                      prop_from: float = 0.0) -> np.ndarray:
+                      prop_from: float = 0.0, load_offset: np.ndarray | None = None) -> np.ndarray:
         """:meth:`marginal` of ``h(u) = tiers(100 u, levels) + prop * max(100 u - prop_from, 0)``.
 
         A step only changes where ``L + d`` crosses a threshold above ``L``, so per column only the rows
-        with a large enough demand are evaluated (demand sorted once per state).
+        with a large enough demand are evaluated (demand sorted once per state). ``load_offset`` ``(N,)``
+        (units of the resource, by node index) is added to every node's load first: the marginal of the same
+        curve on a shifted load (the forecast term's coming peak). Without an offset the answer is kept on the
+        view (read-only): the forecast term asks for the same curve as ``predicted_*``.
         """
-        levels = sorted(levels)
-        thr = np.array([t for t, _ in levels]) / 100.0
-        pen = np.array([0.0] + [p for _, p in levels])
+        key = None
+        if load_offset is None:
+            key = ("step", tuple(levels), kind, r, float(prop), float(prop_from))
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        out = self._step_marginal(_tiers(tuple(levels)), kind, r, prop, prop_from, load_offset)
+        if key is not None:
+            out.flags.writeable = False
+            self._cache[key] = out
+        return out
+
+    def _step_marginal(self, tiers, kind, r, prop, prop_from, load_offset) -> np.ndarray:
+        thr, pen = tiers
 
         def h(u, _cols=None):
             out = pen[np.searchsorted(thr, u, side="left")]
@@ -175,19 +201,22 @@ class View:
             return out
 
         L, C, cols = self.load(kind, r), self.cap(r), self.cols
+        if load_offset is not None:
+            L = L + load_offset[cols]
         d = self.demand(kind, r)
-        out = np.zeros(self.shape)
         if not len(d) or not len(L):
-            return out
+            return np.zeros(self.shape)
         lo = min(thr[0] if len(thr) else np.inf, prop_from / 100.0 if prop else np.inf)
         if float(((L + float(np.abs(d).max())) / C).max()) <= lo:
-            return out
+            return np.zeros(self.shape)
         u = L / C
         hL = h(u)
         if len(d) * len(L) <= DENSE_CELLS and len(L) > 8:  # small window, many columns: one dense pass
-            out = h(self.util_added(kind, r)) - hL[None, :]
+            util = self.util_added(kind, r) if load_offset is None else (L[None, :] + d[:, None]) / C[None, :]
+            out = h(util) - hL[None, :]
             self._fix_own(out, h, L, C, cols, d, hL)
             return out
+        out = np.zeros(self.shape)
         if self.full_rows:
             order, dsorted = self.state.sorted_demand(kind, r)
         else:

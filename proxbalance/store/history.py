@@ -19,7 +19,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, Table, func, select, text
 
 from proxbalance.model import HistoryTable, UsageHistory, UsageStats
-from proxbalance.store import usage_summary
+from proxbalance.store import recent_summary, usage_summary
 from proxbalance.store.inventory import get_state
 from proxbalance.store.schema import guest_raw, node_raw
 
@@ -47,6 +47,7 @@ def insert_raw(conn: Connection, node_rows: list[dict], guest_rows: list[dict]) 
         conn.execute(node_raw.insert(), node_rows)
     if guest_rows:
         conn.execute(guest_raw.insert(), sorted(guest_rows, key=lambda r: r["vmid"]))
+        recent_summary.add(conn, guest_rows)
 
 
 def insert_rollup_rows(conn: Connection, table: Table, rows: Iterable[dict]) -> int:
@@ -169,7 +170,8 @@ def _table(keys: list, s: dict[str, np.ndarray], metrics: tuple[str, ...], scale
 
 def _from_summary(conn: Connection, now: float, m1: int, params: dict) -> UsageHistory | None:
     """The answer from the materialised summary (store/usage_summary.py) plus the rows after the hourly
-    marker, or None when the summary can't answer for ``now``."""
+    marker (guests: from store/recent_summary.py when it is current), or None when the summary can't answer
+    for ``now``."""
     tables = []
     for spec, prefix, metrics, scale, cast in ((usage_summary.GUESTS, "guest", GUEST_METRICS, GUEST_SCALE, int),
                                                (usage_summary.NODES, "node", NODE_METRICS, None, str)):
@@ -177,8 +179,10 @@ def _from_summary(conn: Connection, now: float, m1: int, params: dict) -> UsageH
         if hourly is None:
             return None
         keys, sums = hourly
-        recent = _rows_to_sums(usage_summary.fetch_tuples(conn, _recent_sql(prefix, spec.key, metrics), params),
-                               metrics)
+        recent = recent_summary.read(conn, now, m1, params["m5"]) if prefix == "guest" else None
+        if recent is None:  # not kept current (or nodes: 64 x a few rows): aggregate the rows
+            recent = _rows_to_sums(usage_summary.fetch_tuples(conn, _recent_sql(prefix, spec.key, metrics), params),
+                                   metrics)
         keys, sums = _merge((keys, sums), recent, metrics)
         tables.append(_table(keys, sums, metrics, scale, cast))
     return UsageHistory(guest_table=tables[0], node_table=tables[1])

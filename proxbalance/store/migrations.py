@@ -21,6 +21,7 @@ from proxbalance.store import (
     migrations_log,
     notifications,
     plans,
+    recent_summary,
     schema,
     usage_summary,
 )
@@ -51,6 +52,7 @@ MIGRATIONS: list[Migration] = [
     Migration("0008_forecast_score_history", _create(*forecast_tables.TABLES)),
     Migration("0009_ops_config", config_layer.create_tables),
     Migration("0010_usage_summary", usage_summary.create_tables),
+    Migration("0011_recent_usage_summary", recent_summary.create_tables),
 ]
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Integer, Table, cast, delete, func, insert, literal, select
 
-from proxbalance.store import usage_summary
+from proxbalance.store import recent_summary, usage_summary
 from proxbalance.store.inventory import get_state, set_state
 from proxbalance.store.schema import guest_1h, guest_5m, guest_raw, node_1h, node_5m, node_raw
 from proxbalance.store.snapshots import prune_snapshots
@@ -93,6 +93,7 @@ def rollup(conn: Connection, now: float) -> tuple[int, int]:
         m1 = end1
         set_state(conn, "rollup_1h_until", m1)
     usage_summary.refresh(conn, m1)  # a no-op when current; incremental after one new hour
+    recent_summary.refresh(conn)  # rebuilt when a marker moved (every 5 minutes), else kept by insert_raw
     return m5, m1
 
 

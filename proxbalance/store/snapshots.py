@@ -7,6 +7,7 @@ saved (a hypothesis test pins the round trip).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from typing import Any
@@ -22,6 +23,42 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), allow_nan=True)
 
 
+#: Guest rows are JSON arrays ``[version, *fields]``; each version's field order is frozen here (a test pins the
+#: newest to :class:`Guest`: a model change adds a version, old rows keep decoding). Disks are ``[key, storage,
+#: size, shared]``. Rows written as JSON objects (before versions) decode too.
+GUEST_ROW_FIELDS = {1: ("vmid", "name", "type", "node", "status", "maxcpu", "cpu", "maxmem", "mem", "maxdisk",
+                        "diskread", "diskwrite", "netin", "netout", "tags", "ha_managed", "ha_state", "lock",
+                        "template", "pool", "disks", "passthrough", "bind_mounts", "uptime")}
+DISK_ROW_FIELDS = {1: ("key", "storage", "size", "shared")}
+GUEST_ROW_VERSION = 1
+_TAGS, _DISKS = (GUEST_ROW_FIELDS[1].index(f) + 1 for f in ("tags", "disks"))
+
+
+def guest_row(g: Guest) -> list:
+    """The stored JSON array of a guest (:data:`GUEST_ROW_FIELDS` of :data:`GUEST_ROW_VERSION`)."""
+    row = [GUEST_ROW_VERSION, *(getattr(g, f) for f in GUEST_ROW_FIELDS[GUEST_ROW_VERSION])]
+    row[_TAGS] = list(g.tags)
+    row[_DISKS] = [[d.key, d.storage, d.size, d.shared] for d in g.disks]
+    return row
+
+
+def _guests(rows: list) -> tuple[Guest, ...]:
+    """Guests of decoded rows (arrays of a known version, or objects)."""
+    out = []
+    fast = tuple(f.name for f in dataclasses.fields(Guest)) == GUEST_ROW_FIELDS[1]
+    for r in rows:
+        if isinstance(r, dict):
+            out.append(_guest(r))
+            continue
+        version, vals = r[0], r[1:]
+        if version != 1:
+            raise ValueError(f"unknown guest row version {version!r}")
+        vals[_TAGS - 1] = tuple(vals[_TAGS - 1])
+        vals[_DISKS - 1] = tuple([Disk(*d) for d in vals[_DISKS - 1]]) if vals[_DISKS - 1] else ()
+        out.append(Guest(*vals) if fast else Guest(**dict(zip(GUEST_ROW_FIELDS[1], vals, strict=True))))
+    return tuple(out)
+
+
 def save_snapshot(conn: Connection, snap: ClusterSnapshot, *, api_calls: int = 0) -> int:
     """Insert ``snap`` with all its nodes, guests, storages and HA rules; return the snapshot id."""
     result = conn.execute(snapshots.insert().values(
@@ -35,7 +72,7 @@ def save_snapshot(conn: Connection, snap: ClusterSnapshot, *, api_calls: int = 0
             for i, n in enumerate(snap.nodes)])
     if snap.guests:
         conn.execute(snapshot_guests.insert(), [
-            {"snapshot_id": sid, "pos": i, "vmid": g.vmid, "node": g.node, "data": _dumps(plain(g))}
+            {"snapshot_id": sid, "pos": i, "vmid": g.vmid, "node": g.node, "data": _dumps(guest_row(g))}
             for i, g in enumerate(snap.guests)])
     conn.execute(snapshot_extras.insert().values(
         snapshot_id=sid, storages=_dumps([plain(s) for s in snap.storages]),
@@ -74,7 +111,7 @@ def load_snapshot(conn: Connection, snapshot_id: int) -> ClusterSnapshot | None:
         .order_by(snapshot_nodes.c.pos)))
     datas = conn.execute(select(snapshot_guests.c.data).where(snapshot_guests.c.snapshot_id == snapshot_id)
                          .order_by(snapshot_guests.c.pos)).scalars().all()
-    guests = tuple(_guest(d) for d in json.loads("[" + ",".join(datas) + "]"))  # one decode for all rows
+    guests = _guests(json.loads("[" + ",".join(datas) + "]"))  # one decode for all rows
     extras = conn.execute(select(snapshot_extras).where(snapshot_extras.c.snapshot_id == snapshot_id)).one_or_none()
     storages = tuple(_storage(s) for s in json.loads(extras.storages)) if extras else ()
     rules = tuple(_rule(r) for r in json.loads(extras.ha_rules)) if extras else ()

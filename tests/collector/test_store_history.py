@@ -138,3 +138,34 @@ def test_plain_writes_the_json_that_asdict_would(snap):
 
     for obj in (*snap.nodes, *snap.guests, *snap.storages, *snap.ha_rules):
         assert json.dumps(plain(obj)) == json.dumps(asdict(obj))
+
+
+def test_guest_rows_are_versioned_arrays_and_the_newest_version_matches_the_model():
+    """A change to Guest or Disk must add a row version (old rows keep decoding with their own field order)."""
+    import dataclasses
+
+    from proxbalance.store.snapshots import DISK_ROW_FIELDS, GUEST_ROW_FIELDS, GUEST_ROW_VERSION, guest_row
+
+    assert GUEST_ROW_FIELDS[GUEST_ROW_VERSION] == tuple(f.name for f in dataclasses.fields(Guest))
+    assert DISK_ROW_FIELDS[GUEST_ROW_VERSION] == tuple(f.name for f in dataclasses.fields(Disk))
+    g = Guest(100, "a", "qemu", "n1", "running", 2.0, 0.5, 2**30, 2**29, tags=("x",),
+              disks=(Disk("scsi0", "local-lvm", 2**34),))
+    assert guest_row(g)[:3] == [GUEST_ROW_VERSION, 100, "a"]
+
+
+def test_snapshots_stored_with_object_rows_still_load(mstore):
+    """Rows written before the array format (JSON objects of every field) decode to the same guests."""
+    import json
+
+    from proxbalance.store.plain import plain
+
+    g = Guest(101, "b", "lxc", "n1", "stopped", 1.0, 0.0, 2**30, 0, tags=("t1", "t2"),
+              disks=(Disk("rootfs", "tank", 2**33, True),))
+    snap = ClusterSnapshot(time=5.0, nodes=(Node("n1", True, 4, 0.1, 2**34, 2**32),), guests=(g,))
+    with mstore.engine.begin() as conn:
+        sid = save_snapshot(conn, snap)
+        conn.execute(snapshot_guests.update().where(snapshot_guests.c.snapshot_id == sid)
+                     .values(data=json.dumps(plain(g))))
+    with mstore.engine.connect() as conn:
+        assert conn.execute(select(snapshot_guests.c.data).where(snapshot_guests.c.snapshot_id == sid)).scalar()[0] == "{"
+        assert load_snapshot(conn, sid) == snap

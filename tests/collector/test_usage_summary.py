@@ -132,3 +132,74 @@ def test_guest_profiles_of_a_few_guests_equal_the_full_read(store):
     few = guest_profiles(store, snap, now, vmids=[101, 103])
     assert set(full) == set(vmids) and set(few) == {101, 103}
     assert few == {v: full[v] for v in (101, 103)}
+
+
+def test_guest_profiles_are_kept_for_the_hour_and_read_again_when_it_moves(store, monkeypatch):
+    """A decision's few profiles are read once per hour: later calls read only guests not seen yet; a new
+    rolled-up hour or a guest's new capacity reads again, and the answers equal a fresh read."""
+    import dataclasses
+
+    from proxbalance import workload
+    from proxbalance.model import ClusterSnapshot, Guest, Node
+
+    rng = np.random.default_rng(7)
+    vmids = [100, 101, 102, 103]
+    for k in range(2 * 86400 // STEP):
+        _collect(store, T0 + k * STEP, rng, vmids)
+    now = T0 + 2 * 86400
+    snap = ClusterSnapshot(now, (Node("a", True, 8, 0.5, 2**35, 2**33),),
+                           tuple(Guest(v, f"g{v}", "qemu", "a", "running", 4, 0.5, 2**32, 2**31) for v in vmids))
+    reads = []
+    real = workload._guest_profiles
+    monkeypatch.setattr(workload, "_guest_profiles", lambda *a: reads.append(a[4]) or real(*a))
+    first = workload.guest_profiles(store, snap, now, vmids=[101, 103])
+    again = workload.guest_profiles(store, snap, now, vmids=[100, 101, 103])
+    assert reads == [[101, 103], [100]]
+    assert again == real(store, snap, now, 168, [100, 101, 103]) and {v: again[v] for v in first} == first
+    bigger = dataclasses.replace(snap, guests=(dataclasses.replace(snap.guests[1], maxcpu=8), *snap.guests[2:]))
+    workload.guest_profiles(store, bigger, now, vmids=[101, 103])
+    assert reads[-1] == [101]  # its CPU % is of the new capacity
+    for k in range(2 * 86400 // STEP, 2 * 86400 // STEP + 3600 // STEP + 1):  # the next hour is rolled up
+        _collect(store, T0 + k * STEP, rng, vmids)
+    later = now + 3600
+    workload.guest_profiles(store, snap, later, vmids=[101, 103])
+    assert reads[-1] == [101, 103]
+
+
+def _recent_used(store, now) -> bool:
+    from proxbalance.store import recent_summary
+
+    with store.engine.connect() as conn:
+        return recent_summary.read(conn, now, get_state(conn, "rollup_1h_until", 0),
+                                   get_state(conn, "rollup_5m_until", 0)) is not None
+
+
+def test_recent_rows_summary_is_kept_by_the_collector_and_equals_the_full_query(store):
+    """Every minute for 2 h (5-minute and hourly rollups, a guest leaving and one arriving): the kept sums of
+    the rows after the hourly marker answer, and give what the full query gives."""
+    rng = np.random.default_rng(8)
+    for k in range(125):
+        t = T0 + k * 60
+        vmids = [100, 101, *([102] if k < 50 else []), *([103] if k >= 70 else [])]
+        _collect(store, t, rng, vmids)
+        if k:
+            assert _recent_used(store, t), k
+        _equal(usage_history(store.engine, now=t), usage_history(store.engine, now=t, exact=True))
+
+
+def test_recent_rows_written_outside_insert_raw_fall_back_to_the_full_query(store):
+    rng = np.random.default_rng(9)
+    for k in range(8):
+        _collect(store, T0 + k * 60, rng, [100, 101])
+    t = T0 + 8 * 60
+    assert _recent_used(store, t - 60)
+    with store.engine.begin() as conn:  # a raw row the summary does not know of
+        conn.exec_driver_sql("INSERT INTO guest_raw (t, vmid, cpu, mem, disk, net) VALUES (?, 555, 4000, 1000, 0, 0)",
+                             (t - 30,))
+    assert not _recent_used(store, t)
+    h = usage_history(store.engine, now=t)
+    assert 555 in h.guests
+    _equal(h, usage_history(store.engine, now=t, exact=True))
+    _collect(store, t, rng, [100, 101])  # the next collection's insert finds it stale; the rollup rebuilds it
+    assert _recent_used(store, t)
+    _equal(usage_history(store.engine, now=t), usage_history(store.engine, now=t, exact=True))

@@ -206,3 +206,19 @@ def test_suitability_range_and_breakdown_sum():
     r = p.recommendations[0]
     assert np.isclose(sum(x["gain"] for x in r.breakdown.values()), r.score_improvement, atol=0.05)
     assert r.migration["bytes"] == 10 * 2**30 and r.migration["seconds"] > 0
+
+
+def test_recommendation_to_dict_is_asdict_with_nothing_shared():
+    import dataclasses
+
+    from proxbalance.engine.recommend import Recommendation
+
+    r = Recommendation(vmid=1, name="a", type="VM", source_node="n1", target_node="n2", reason="balance",
+                       priority="low", score_improvement=1.0, confidence_score=50, risk_score=0.1, suitability=60.0,
+                       predicted={"source_cpu_pct": 1.0}, migration={"bytes": 1}, breakdown={"t": {"gain": 1.0}},
+                       order=1, target_storage={"local": "tank"})
+    d = r.to_dict()
+    assert d == dataclasses.asdict(r) and list(d) == list(dataclasses.asdict(r))
+    d["breakdown"]["t"]["gain"] = 2.0
+    d["predicted"]["x"] = d["target_storage"]["y"] = 0
+    assert r.breakdown["t"]["gain"] == 1.0 and "x" not in r.predicted and "y" not in r.target_storage

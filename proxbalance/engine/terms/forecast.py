@@ -13,7 +13,8 @@ With ``h`` the tiers of ``predicted_cpu`` / ``predicted_mem`` (same thresholds a
 proportional part per % above the threshold, the node-state curve is the *extra* cost of the coming peak over
 what ``predicted_*`` already charge on the blended load: ``H(B) = h(B + excess) - h(B)`` (>= 0, 0 without an
 excess), charged marginally like every load term (``H(with the guest) - H(without it)``), so the gain of a
-move is the drop of the cluster total.
+move is the drop of the cluster total. That marginal is computed as the marginal of ``h`` on the load shifted
+by the excess minus the marginal of ``h`` on the load (``View.step_marginal``: only cells crossing a tier).
 """
 
 from __future__ import annotations
@@ -29,17 +30,13 @@ _KEYS = ("cpu_threshold", "cpu_threshold_offset_1", "cpu_threshold_offset_2", "p
          "predicted_mem_high_penalty", "predicted_mem_extreme_penalty", "mem_overload_penalty_per_pct")
 
 
-def _curve(a: dict, prefix: str):
+def _levels(a: dict, prefix: str) -> tuple[list[tuple[float, float]], float, float]:
+    """(tiers ``[(threshold %, points)]``, proportional points per %, threshold %) of ``predicted_<prefix>``."""
     t = a[f"{prefix}_threshold"]
-    thr = np.array([t, t + a[f"{prefix}_threshold_offset_1"], t + a[f"{prefix}_threshold_offset_2"]]) / 100.0
-    pen = np.array([0.0, a[f"predicted_{prefix}_over_penalty"], a[f"predicted_{prefix}_high_penalty"],
-                    a[f"predicted_{prefix}_extreme_penalty"]])
-    prop = a[f"{prefix}_overload_penalty_per_pct"]
-
-    def h(u: np.ndarray) -> np.ndarray:
-        return pen[np.searchsorted(thr, u, side="left")] + prop * np.maximum(u * 100.0 - t, 0.0)
-
-    return h, thr[0]
+    levels = [(t, a[f"predicted_{prefix}_over_penalty"]),
+              (t + a[f"{prefix}_threshold_offset_1"], a[f"predicted_{prefix}_high_penalty"]),
+              (t + a[f"{prefix}_threshold_offset_2"], a[f"predicted_{prefix}_extreme_penalty"])]
+    return levels, a[f"{prefix}_overload_penalty_per_pct"], t
 
 
 def _excess(fc: dict, names: list[str]) -> np.ndarray:
@@ -69,23 +66,13 @@ def forecast_peak(v, a):
     excess = _excess(fc, v.a.node_names)  # (N, 2) cores, bytes
     out = None
     for i, (r, prefix) in enumerate(((CPU, "cpu"), (MEM, "mem"))):
-        h, lo = _curve(a, prefix)
-        ex = excess[v.cols, i]  # (c,)
-        if not ex.any():
+        ex = excess[:, i]  # (N,) by node index
+        if not ex[v.cols].any():
             continue
-        B = v.load("blend", r)  # (c,) blended load of each column's node in this state
-        C = v.cap(r)
-        d = v.demand("blend", r)  # (m,)
-        if not len(d) or float(((B + ex + np.abs(d).max()) / C).max()) <= lo:
-            continue
-
-        def H(x, ex=ex, C=C, h=h, cols=slice(None)):  # node-state curve: extra cost of the coming peak
-            return h((x + ex[cols]) / C[cols]) - h(x / C[cols])
-
-        HB = H(B)
-        m = H(B[None, :] + d[:, None]) - HB[None, :]
-        if len(v.on_i):
-            i_, j_ = v.on_i, v.on_j
-            m[i_, j_] = HB[j_] - H(B[j_] - d[i_], cols=j_)
+        levels, prop, t = _levels(a, prefix)
+        # marginal of H(B) = h(B + excess) - h(B): the marginal of h on the load shifted by the excess, minus
+        # its marginal on the load itself (each evaluated sparsely: only cells that cross a tier)
+        m = v.step_marginal(levels, "blend", r, prop=prop, prop_from=t, load_offset=ex)
+        m -= v.step_marginal(levels, "blend", r, prop=prop, prop_from=t)
         out = m if out is None else out + m
     return out if out is not None else zero(v.shape)
