@@ -285,7 +285,7 @@ def forecast(y: np.ndarray, end_hour: int, horizon: int = 48, params: ForecastPa
         mean[:, hi_] = (Xf * wv).sum(axis=1)
     qlo = Qlo[:, j] * (1 - f) + Qlo[:, j1] * f
     qhi = Qhi[:, j] * (1 - f) + Qhi[:, j1] * f
-    kh, kf = zip(*p.band_scales)
+    kh, kf = zip(*p.band_scales, strict=True)
     bs = np.interp(hs, kh, kf)  # (H,)
     lo = mean + bs * np.minimum(qlo, 0.0)
     hi = mean + bs * np.maximum(qhi, 0.0)
