@@ -90,7 +90,7 @@ def test_band_widens_by_the_calibrated_factor_of_each_horizon(params):
     y = 40.0 + RNG.normal(0, 5.0, (20, T))
     raw = forecast(y, END, 48, dataclasses.replace(params, band_scales=((1, 1.0),)))
     f = forecast(y, END, 48, params)
-    kh, kf = zip(*params.band_scales)
+    kh, kf = zip(*params.band_scales, strict=True)
     want = np.interp(np.arange(1, 49), kh, kf)
     np.testing.assert_allclose((f.hi - f.mean) / (raw.hi - raw.mean), np.broadcast_to(want, f.hi.shape), rtol=1e-9)
     assert want[23] > want[0]  # out-of-sample errors grow with the horizon
