@@ -18,8 +18,8 @@ is below both thresholds is left alone). Every step passes the hard filters in t
 the steps are executable in order), respects the move budget, and never raises a unit's placement penalties
 (storage, HA node preference, anti-affinity, affinity). Units the warm start kept from the previous plan
 (``Search.locked``) are neither swapped nor sent home here (hysteresis: only the greedy, which pays the
-stability margin, may replace them), except that a kept move *into the hot node* may be re-targeted (its step
-value pays the margin through the stability term): otherwise a kept move that made its target the hottest node
+stability margin, may replace them), except that a kept move *into the hot node* may be re-targeted or swapped
+off it like any unit there (its step value pays the margin through the stability term): otherwise a kept move that made its target the hottest node
 could never be undone by the phase that relieves it (``bench/stability.py`` on ``large``: the lowest Jaccard of
 consecutive plans 0.66 -> 0.74).
 
