@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_demo)
 
 
+INTERVAL_S = 10  # real seconds between the demo's collections
+
+
 def demo_settings(sim, data_dir: Path, admin_key: str, config: str | None = None,
                   env: dict[str, str] | None = None):
     """The demo's own settings over ``--config`` and ``PROXBALANCE_*`` (which apply to everything else)."""
@@ -37,8 +40,16 @@ def demo_settings(sim, data_dir: Path, admin_key: str, config: str | None = None
         "proxmox.token_id": f"{sim.token_user}!{sim.token_name}", "proxmox.token_secret": sim.token_value,
         "proxmox.verify_tls": True, "proxmox.ca_file": str(sim.ca_file),
         "paths.data_dir": str(data_dir), "auth.bootstrap_admin_key": admin_key,
-        "collection.in_process": True, "collection.interval_seconds": 10,
+        "collection.in_process": True, "collection.interval_seconds": INTERVAL_S,
+        # the collector runs every INTERVAL_S real seconds, data ages are measured on the simulator's clock
+        "collection.stale_after_seconds": 3 * INTERVAL_S * _speed(sim),
     })
+
+
+def _speed(sim) -> float:
+    """Simulated seconds per real second of ``sim`` (1 for anything that is not a running simulator)."""
+    cluster = getattr(sim, "cluster", None)
+    return float(cluster.clock.speed) if cluster is not None else 1.0
 
 
 DEMO_FILES = ("proxbalance.sqlite", "proxbalance.sqlite-wal", "proxbalance.sqlite-shm", "ratelimit.sqlite",

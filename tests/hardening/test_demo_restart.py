@@ -35,6 +35,17 @@ def test_demo_settings_honour_config_and_environment(tmp_path):
     assert s["proxmox.host"] == "127.0.0.1"  # what the demo sets itself wins
 
 
+def test_demo_data_is_not_called_stale_on_the_simulators_clock(tmp_path):
+    """Collections run every 10 real seconds while ages are simulated seconds (60x): the stale limit must be
+    three of those intervals on the simulated clock, or the demo's health says data_stale forever."""
+    sim = SimServer(scenario="demo", seed=0, speed=60.0).start()
+    try:
+        s = demo_settings(sim, tmp_path, "pb_demo_x")
+    finally:
+        sim.stop()
+    assert s["collection.stale_after_seconds"] == 3 * s["collection.interval_seconds"] * 60.0
+
+
 def test_a_restarted_demo_starts_on_a_fresh_database(tmp_path):
     (tmp_path / "proxbalance.sqlite").write_text("old")
     (tmp_path / "keep.txt").write_text("mine")
