@@ -126,14 +126,19 @@ def forecast_both(h: Hourly, horizon: int, kind: str = "node") -> dict[str, _Par
 _MEMO: dict[tuple, dict[str, Any]] = {}
 
 
-def _memo_key(settings: Settings, store: Store, snapshot: ClusterSnapshot, now: float) -> tuple:
-    """What a node forecast depends on: the complete hours before ``now``'s hour (fixed once the hour is rolled
-    up; backfills move ``backfilled_until``), the nodes' capacities and the forecast settings."""
+def complete_hours_key(store: Store, now: float) -> tuple:
+    """What anything read from the complete hours before ``now``'s hour depends on: the store, that hour and
+    the rollup and backfill markers (the hours are fixed once rolled up; a backfill moves ``backfilled_until``)."""
     end = int(now) // HOUR * HOUR
     with store.engine.connect() as conn:
         marks = tuple(get_state(conn, k, 0) for k in ("rollup_1h_until", "rollup_5m_until", "backfilled_until"))
-    return (str(store.engine.url), id(store.engine), end, marks[0], min(int(marks[1] or 0), end), marks[2],
-            tuple((n.name, n.maxcpu, n.maxmem) for n in snapshot.nodes),
+    return (str(store.engine.url), id(store.engine), end, marks[0], min(int(marks[1] or 0), end), marks[2])
+
+
+def _memo_key(settings: Settings, store: Store, snapshot: ClusterSnapshot, now: float) -> tuple:
+    """What a node forecast depends on: the complete hours (:func:`complete_hours_key`), the nodes' capacities
+    and the forecast settings."""
+    return (*complete_hours_key(store, now), tuple((n.name, n.maxcpu, n.maxmem) for n in snapshot.nodes),
             settings["forecast.history_days"], settings["forecast.horizon_hours"])
 
 

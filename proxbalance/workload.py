@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from proxbalance.engine.patterns import Patterns, analyze
-from proxbalance.forecasts import load_hourly
+from proxbalance.forecasts import complete_hours_key, load_hourly
 from proxbalance.model import ClusterSnapshot
 from proxbalance.store import Store
 
@@ -68,14 +68,8 @@ _PROFILES: dict[tuple, dict[int, tuple]] = {}
 
 
 def _profiles_key(store: Store, now: float, hours: int) -> tuple:
-    """What a guest's profile depends on besides its capacity: the complete hours before ``now``'s hour, fixed
-    once rolled up (the rollup and backfill markers move when they change), as for the node forecasts."""
-    from proxbalance.store.inventory import get_state
-
-    end = int(now) // 3600 * 3600
-    with store.engine.connect() as conn:
-        marks = tuple(get_state(conn, k, 0) for k in ("rollup_1h_until", "rollup_5m_until", "backfilled_until"))
-    return (str(store.engine.url), id(store.engine), end, marks[0], min(int(marks[1] or 0), end), marks[2], hours)
+    """What a guest's profile depends on besides its capacity: the complete hours, as for the node forecasts."""
+    return (*complete_hours_key(store, now), hours)
 
 
 def guest_profiles(store: Store, snapshot: ClusterSnapshot, now: float, hours: int = 168,

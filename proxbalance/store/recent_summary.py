@@ -24,6 +24,7 @@ import numpy as np
 from sqlalchemy import Column, Connection, Integer, MetaData, Table
 
 from proxbalance.store.inventory import get_state, set_state
+from proxbalance.store.usage_summary import fetch_tuples
 
 STATE_KEY = "recent_summary"
 METRICS = ("cpu", "mem", "disk", "net")
@@ -121,8 +122,6 @@ def read(conn: Connection, now: float, m1: int, m5: int) -> tuple[list, dict[str
     relative to ``now``; the 24-hour sums equal the 7-day ones), or None when the table is not current."""
     if _current(conn, int(m1), int(m5)) is None:
         return None
-    from proxbalance.store.usage_summary import fetch_tuples
-
     rows = fetch_tuples(conn, f"SELECT vmid, {', '.join(COLUMNS)} FROM guest_recent_summary")
     keys = [r[0] for r in rows]
     data = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(COLUMNS))

@@ -99,11 +99,10 @@ def test_set_tags_and_migrate_container(sim, tmp_path):
               and not r.get("lock"))
     client.set_tags(ct["node"], "lxc", ct["vmid"], ["alpha", "beta"])
     assert client.guest_config(ct["node"], "lxc", ct["vmid"])["tags"] == "alpha;beta"
-    target = next(r["node"] for r in client.cluster_resources("node") if r["node"] != ct["node"])
-    storages = {s.storage for s in client.node_storage(target)}
-    cfg = client.guest_config(ct["node"], "lxc", ct["vmid"])
-    if cfg["rootfs"].split(":")[0] not in storages:
-        pytest.skip("container storage not on target")
+    rootfs = client.guest_config(ct["node"], "lxc", ct["vmid"])["rootfs"].split(":")[0]
+    # a node that has the container's root-disk storage (PVE refuses the migration elsewhere)
+    target = next(r["node"] for r in client.cluster_resources("node") if r["node"] != ct["node"]
+                  and rootfs in {s.storage for s in client.node_storage(r["node"])})
     upid = client.migrate(ct["node"], "lxc", ct["vmid"], target, restart=True)
     assert upid.startswith(f"UPID:{ct['node']}:") and ":vzmigrate:" in upid
     sim.advance(3600)

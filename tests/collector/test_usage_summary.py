@@ -116,18 +116,27 @@ def test_incremental_update_is_used_hour_by_hour(store, monkeypatch):
     assert done.count("rebuilt") == 1 and done.count("advanced") >= 40
 
 
-def test_guest_profiles_of_a_few_guests_equal_the_full_read(store):
-    """The plan's records read profiles of its few moved guests by key (forecast_hooks.after_plan)."""
+def _two_days_of_four_guests(store, seed: int):
+    """Two days of collections of guests 100-103 on node a; returns (their snapshot, the time after them, the
+    random generator that drew the samples, to collect more)."""
     from proxbalance.model import ClusterSnapshot, Guest, Node
-    from proxbalance.workload import guest_profiles
 
-    rng = np.random.default_rng(6)
+    rng = np.random.default_rng(seed)
     vmids = [100, 101, 102, 103]
     for k in range(2 * 86400 // STEP):
         _collect(store, T0 + k * STEP, rng, vmids)
     now = T0 + 2 * 86400
     snap = ClusterSnapshot(now, (Node("a", True, 8, 0.5, 2**35, 2**33),),
                            tuple(Guest(v, f"g{v}", "qemu", "a", "running", 4, 0.5, 2**32, 2**31) for v in vmids))
+    return snap, now, rng
+
+
+def test_guest_profiles_of_a_few_guests_equal_the_full_read(store):
+    """The plan's records read profiles of its few moved guests by key (forecast_hooks.after_plan)."""
+    from proxbalance.workload import guest_profiles
+
+    vmids = [100, 101, 102, 103]
+    snap, now, _ = _two_days_of_four_guests(store, seed=6)
     full = guest_profiles(store, snap, now)
     few = guest_profiles(store, snap, now, vmids=[101, 103])
     assert set(full) == set(vmids) and set(few) == {101, 103}
@@ -140,15 +149,9 @@ def test_guest_profiles_are_kept_for_the_hour_and_read_again_when_it_moves(store
     import dataclasses
 
     from proxbalance import workload
-    from proxbalance.model import ClusterSnapshot, Guest, Node
 
-    rng = np.random.default_rng(7)
     vmids = [100, 101, 102, 103]
-    for k in range(2 * 86400 // STEP):
-        _collect(store, T0 + k * STEP, rng, vmids)
-    now = T0 + 2 * 86400
-    snap = ClusterSnapshot(now, (Node("a", True, 8, 0.5, 2**35, 2**33),),
-                           tuple(Guest(v, f"g{v}", "qemu", "a", "running", 4, 0.5, 2**32, 2**31) for v in vmids))
+    snap, now, rng = _two_days_of_four_guests(store, seed=7)
     reads = []
     real = workload._guest_profiles
     monkeypatch.setattr(workload, "_guest_profiles", lambda *a: reads.append(a[4]) or real(*a))
