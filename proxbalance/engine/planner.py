@@ -220,6 +220,48 @@ class Search:
             it += 1
         return it
 
+    def placement_units(self) -> np.ndarray:
+        """Units whose placement penalties (affinity, anti-affinity, HA node preference, storage) can differ
+        between nodes: members of a group, or with static placement points that vary over the nodes."""
+        a, ps = self.a, self.place_static_rows
+        grouped = np.zeros(a.n_guests, dtype=bool)
+        for m in (a.anti, a.aff):
+            if m.shape[1]:
+                grouped |= m.any(axis=1)
+        varies = (ps.max(axis=1) > ps.min(axis=1)) if ps.shape[1] else grouped
+        return np.flatnonzero((grouped | varies) & self.movable)
+
+    def fix_placement(self, max_iter: int) -> int:
+        """Moves that resolve a placement rule violation first, best gain first, within the budget: a unit
+        whose placement points on its node exceed those on its best target by at least ``min_score_improvement``
+        and whose whole move gains that much. Run before the peak phase, so rule fixes (worth hundreds of
+        points) are not crowded out of the move budget by peak steps, and so the first plan already holds
+        them (otherwise the next run's hysteresis swaps them in, and consecutive plans differ)."""
+        rows = self.placement_units()
+        it = 0
+        while len(rows) and it < max_iter:
+            if self.budget and self.n_moved() >= self.budget:
+                break
+            g = self.gain()[rows]
+            g[self.st.cur[rows] != self.st.orig[rows]] = -np.inf  # planned already
+            cand = np.flatnonzero(g >= self.min_gain)
+            if not len(cand):
+                break
+            r = rows[cand]
+            place = self.place_static_rows[r] + self.partial(r, "placement")  # (m, N)
+            tgt = np.array([self.best_target(int(u)) for u in r])
+            k = np.arange(len(r))
+            fix = place[k, self.st.cur[r]] - place[k, tgt]
+            ok = np.flatnonzero(fix >= self.min_gain)
+            if not len(ok):
+                break
+            i = ok[np.argmax(g[cand][ok])]
+            u = int(r[i])
+            self.gains[u] = self.gains.get(u, 0.0) + float(g[cand][i])
+            self.apply(u, int(tgt[i]))
+            it += 1
+        return it
+
     def warm_start(self, moves: list[tuple[int, int]]) -> int:
         """Re-apply the previous plan's moves ``(unit, target)`` that are still allowed, within the budget, and
         still gain at least ``min_score_improvement`` (the stability term counts: staying costs the margin).
@@ -288,6 +330,7 @@ def search(ua: ClusterArrays, cfg: PenaltyConfig, budget: int, clock=None,
     it = s.greedy(max_iter, required_only=True)  # maintenance evacuations first
     evac_iterations = it
     warm_kept = s.warm_start(warm) if warm else 0
+    it += s.fix_placement(max_iter)
     peak_steps = 0
     if cfg.peak_search:
         peak_steps = peak_phase(s, cfg.peak_min_step_pct, 2 * max(budget, 25) + ua.n_nodes)
