@@ -7,7 +7,7 @@ previous stored run, hysteresis) and once without the previous run (``fresh``, w
 Nothing is executed in between. Reports per step the moves, kept / added / dropped and the Jaccard index of
 consecutive plans ((vmid, target) pairs). Target (issue 8): Jaccard >= 0.80 for every consecutive pair.
 
-    .venv/bin/python bench/stability.py [--snapshots 12] [--minutes 10] [--scenarios demo,large]
+    .venv/bin/python bench/stability.py [--snapshots 12] [--minutes 10] [--scenarios demo,large] [--seeds 0,1,2]
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def _jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def run(scenario: str, snapshots: int, minutes: float) -> dict:
-    sim = SimServer(scenario=scenario, seed=0, stepped=True).start()
+def run(scenario: str, snapshots: int, minutes: float, seed: int = 0) -> dict:
+    sim = SimServer(scenario=scenario, seed=seed, stepped=True).start()
     steps = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -67,7 +67,7 @@ def run(scenario: str, snapshots: int, minutes: float) -> dict:
         sim.stop()
     js = [s["jaccard"] for s in steps[1:]]
     fj = [s["fresh_jaccard"] for s in steps[1:]]
-    return {"scenario": scenario, "snapshots": snapshots, "minutes_apart": minutes, "steps": steps,
+    return {"scenario": scenario, "seed": seed, "snapshots": snapshots, "minutes_apart": minutes, "steps": steps,
             "jaccard_min": min(js), "jaccard_mean": round(statistics.mean(js), 4),
             "fresh_jaccard_min": min(fj), "fresh_jaccard_mean": round(statistics.mean(fj), 4),
             "ok": min(js) >= 0.80}
@@ -78,8 +78,10 @@ def main() -> int:
     p.add_argument("--snapshots", type=int, default=12)
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--scenarios", default="demo,large")
+    p.add_argument("--seeds", default="0", help="simulator seeds, comma-separated (0: the one the margin was chosen on)")
     args = p.parse_args()
-    results = [run(s, args.snapshots, args.minutes) for s in args.scenarios.split(",")]
+    results = [run(s, args.snapshots, args.minutes, int(seed)) for s in args.scenarios.split(",")
+               for seed in args.seeds.split(",")]
     print(json.dumps({"benchmark": "stability", "results": results, "target": "jaccard >= 0.80 every step",
                       "ok": all(r["ok"] for r in results)}, indent=2))
     return 0
