@@ -6,7 +6,8 @@ Usage: .venv/bin/python bench/quality.py [TRACE] [--moves 20] [--seeds 100 101 .
 Clusters come from the Bitbrains GWA-T-12 trace (Grid Workloads Archive, TU Delft) via bench/trace_clusters.py:
 heterogeneous nodes, skewed start, guests at a slot of the trace with 7 days of history before it. Report seeds
 (default 100-109; even seeds in July, odd seeds in August, any hour: ``report_slot``) are never used for tuning;
-``--tuning`` runs the tuning seeds 0-4 at the slot the engine was developed on (day 9, 14:00).
+``--tuning`` runs the tuning seeds 0-4 at the slot the engine was developed on (day 9, 14:00); ``--tuning --seeds
+10 ... 19`` runs tuning seeds at other days and hours (``tuning_slot``: days no report seed replays).
 
 Per seed (16 nodes x 500 guests, ``--moves`` moves):
 * ``next_day``: the guests' real load over the next 24 h is replayed with the moves applied at ``now``; per hour
@@ -19,6 +20,10 @@ Per seed (16 nodes x 500 guests, ``--moves`` moves):
   node's utilisation, same budget and memory limit (a bound no balancer can beat on this metric).
   Solver status, objective, dual bound and gap are reported for both. ``lp_clairvoyant_bound``: the LP
   relaxation of the clairvoyant problem (always solved; a lower bound, so the share against it is conservative).
+* ``milp_yesterday`` / ``milp_week_hour_mean``: the clairvoyant MILP solved against a *causal* prediction of the
+  next 24 hourly means (the last 24 h repeated; the mean of the same hour over the last 7 days), then judged on the
+  real next day: what an optimal planner that knows only the past could reach with that predictor
+  (``share_of_clairvoyant_milp_*``), a reference for how much of the clairvoyant reduction is reachable at all.
 * ``share_of_clairvoyant``: (before - ours) / (before - clairvoyant) of the next-day mean peak (target >= 0.90 on
   every report seed); ``share_of_current_optimum``: the old metric (peak now), reported, no target.
 * ``nodes_over_mem_limit_any_step``: nodes above mem_limit_pct after any step of the plan, in execution order.
@@ -235,9 +240,15 @@ def share(before, after, best):
 
 
 def case(seed: int, n: int, g: int, cfg, trace: str) -> dict:
-    slot = None if seed < 100 else tc.report_slot(seed)
-    snap, hist = tc.trace_cluster(trace, n, g, seed=seed, history=True, slot=slot)
+    slot = tc.report_slot(seed) if seed >= 100 else tc.tuning_slot(seed) if seed >= 10 else None
+    snap, hist = tc.trace_cluster(trace, n, g, seed=seed, history=True, slot=slot, keep_past=True)
     fut = {"cpu": hourly(tc.LAST["cpu"]), "mem": hourly(tc.LAST["mem"]), "overhead": tc.LAST["overhead"]}
+    # causal predictions of the next 24 hourly means, from the 7 days before now: yesterday repeated, and the
+    # mean of each hour of the day over the week (the same hour h after now on each of the 7 days before)
+    pc, pm = tc.LAST["past_cpu"], tc.LAST["past_mem"]
+    week = {k: x.reshape(len(x), 7, HOURS, -1).mean(axis=(1, 3)) for k, x in (("cpu", pc), ("mem", pm))}
+    causal = {"yesterday": {"cpu": hourly(pc[:, -288:]), "mem": hourly(pm[:, -288:]), "overhead": fut["overhead"]},
+              "week_hour_mean": {**week, "overhead": fut["overhead"]}}
     a = build_arrays(snap, hist, cfg)
     lim = cfg.mem_limit_pct
     mine, ms, p, worst = ours(a, cfg, args.moves)
@@ -261,6 +272,16 @@ def case(seed: int, n: int, g: int, cfg, trace: str) -> dict:
             e["share_of_clairvoyant"] = share(e["before"]["next_day"]["mean_peak_pct"],
                                               e["ours"]["next_day"]["mean_peak_pct"],
                                               e["milp_clairvoyant"]["next_day"]["mean_peak_pct"])
+        # the same MILP against causal predictions (what an optimal planner that knew only the past could
+        # do with that predictor), judged on the real next day
+        for name, prof in causal.items():
+            xp, xinfo = milp_solve(a, args.moves, lim, args.time_limit, profiles=prof, start=mine)
+            e[f"milp_{name}"] = xinfo
+            if xp is not None and cp is not None:
+                e[f"milp_{name}"].update(now_stats(a, xp, lim), next_day=replay(a, xp, fut))
+                e[f"share_of_clairvoyant_milp_{name}"] = share(e["before"]["next_day"]["mean_peak_pct"],
+                                                               e[f"milp_{name}"]["next_day"]["mean_peak_pct"],
+                                                               e["milp_clairvoyant"]["next_day"]["mean_peak_pct"])
         # the LP relaxation's optimum: a lower bound on the clairvoyant mean peak (fractional guests), always
         # solvable; the share against it understates the share against the (unknown) integer optimum
         _, linfo = milp_solve(a, args.moves, lim, args.time_limit, profiles=fut, relax=True)
@@ -291,10 +312,14 @@ def main() -> None:
         "shares_of_clairvoyant_lp_bound": [r.get("share_of_clairvoyant_lp_bound") for r in results],
         "min_share_of_clairvoyant_lp_bound": min((r["share_of_clairvoyant_lp_bound"] for r in results
                                                   if r.get("share_of_clairvoyant_lp_bound") is not None), default=None),
+        **{f"shares_of_clairvoyant_milp_{k}": [r.get(f"share_of_clairvoyant_milp_{k}") for r in results]
+           for k in ("yesterday", "week_hour_mean")},
         "overload_node_hours": {"before": sum(r["before"]["next_day"]["overload_node_hours"] for r in results),
                                 "ours": sum(r["ours"]["next_day"]["overload_node_hours"] for r in results),
                                 "clairvoyant": sum(r.get("milp_clairvoyant", {}).get("next_day", {}).get(
-                                    "overload_node_hours", 0) for r in results)},
+                                    "overload_node_hours", 0) for r in results),
+                                **{f"milp_{k}": sum(r.get(f"milp_{k}", {}).get("next_day", {}).get(
+                                    "overload_node_hours", 0) for r in results) for k in ("yesterday", "week_hour_mean")}},
         "mean_next_day_peak_pct": {"before": round(float(np.mean([r["before"]["next_day"]["mean_peak_pct"]
                                                                   for r in results])), 2),
                                    "ours": round(float(np.mean([r["ours"]["next_day"]["mean_peak_pct"]

@@ -62,11 +62,23 @@ def report_slot(seed: int) -> int:
     return day * SLOTS_PER_DAY + int(rng.integers(0, 24)) * 12
 
 
+TUNING_DAYS = (10, 12, 24, 26, 31, 33, 35, 42, 44, 52)  # no report seed (100-109) replays any of these days
+
+
+def tuning_slot(seed: int) -> int:
+    """A slot for tuning seeds 10-19: one of :data:`TUNING_DAYS` (days whose next-day replay is no report
+    seed's: report seeds 100-109 replay days 15-18, 20-23, 28-29, 39-40, 49-50 and 56-59), any hour."""
+    rng = np.random.default_rng(20_000 + seed)
+    return TUNING_DAYS[seed % len(TUNING_DAYS)] * SLOTS_PER_DAY + int(rng.integers(0, 24)) * 12
+
+
 def trace_cluster(path: str = DEFAULT_TRACE, n_nodes: int = 16, n_guests: int = 500, seed: int = 0,
                   peak: float = 0.99, floor: float = 0.15, fluid: float = 0.55, history: bool = True,
-                  slot: int | None = None) -> tuple[ClusterSnapshot, UsageHistory]:
+                  slot: int | None = None, keep_past: bool = False) -> tuple[ClusterSnapshot, UsageHistory]:
     """See the module docstring. Also leaves in :data:`LAST`: ``cpu`` / ``mem`` ``(G, 288)`` guest demand (cores,
-    bytes) over the next 24 h, ``overhead`` ``(N, 2)`` host load (cores, bytes), ``place`` ``(G,)`` node index."""
+    bytes) over the next 24 h, ``overhead`` ``(N, 2)`` host load (cores, bytes), ``place`` ``(G,)`` node index;
+    with ``keep_past`` also ``past_cpu`` / ``past_mem`` ``(G, 7 x 288)``: the 7 days before the snapshot (what a
+    planner may know; slot indices before the trace's start are clipped to it)."""
     rng = np.random.default_rng(seed)
     tr = _load(path)
     V, T = tr["cpu"].shape
@@ -116,6 +128,10 @@ def trace_cluster(path: str = DEFAULT_TRACE, n_nodes: int = 16, n_guests: int = 
     LAST.clear()
     LAST.update(cpu=tr["cpu"][vm[:, None], fut] / 100.0 * cores[:, None],
                 mem=tr["mem"][vm[:, None], fut] / 100.0 * maxmem[:, None], overhead=overhead, place=place.copy())
+    if keep_past:
+        back = np.maximum(slots[:, None] + np.arange(-7 * SLOTS_PER_DAY, 0)[None, :], 0)
+        LAST.update(past_cpu=tr["cpu"][vm[:, None], back] / 100.0 * cores[:, None],
+                    past_mem=tr["mem"][vm[:, None], back] / 100.0 * maxmem[:, None])
     hist_n = {}
     for j in range(n_nodes):
         mine = place == j
