@@ -7,8 +7,8 @@ maintenance, each also re-planned with the previous plan's moves: the warm start
 ``engine.plan`` and records every key of ``Plan.to_dict()`` except timings; then on a bench store (see
 ``bench/engine.py``) it runs ``recommendations.generate`` twice (the second with ``stable=True``) and
 records the returned run and the stored run read back (``recommendations.latest``) without run ids, clocks
-and timings. ``compare`` walks both dumps: floats must agree within 1e-9 (absolute or relative), everything
-else exactly. For speed work: a change that passes has not changed a decision. Not a test (minutes, needs the
+and timings. ``compare`` walks both dumps: floats must agree within 1e-9 (absolute or relative; it also counts
+those not bit-identical), everything else exactly. For speed work: a change that passes has not changed a decision. Not a test (minutes, needs the
 trace at ``bench/trace_clusters.DEFAULT_TRACE``).
 """
 
@@ -43,6 +43,23 @@ def _strip(x):
     return x
 
 
+def _search_raw(arrays, cfg) -> dict:
+    """The search's unrounded outcome: move order, gains, final placement, best values and gains per unit."""
+    import numpy as np
+
+    from proxbalance.engine.planner import search
+    from proxbalance.engine.units import group_units
+
+    ua, _ = group_units(arrays)
+    res = search(ua, cfg, cfg.max_moves)
+    fin = np.isfinite(res.best_val)
+    return {"order": [int(u) for u in res.order], "gains": {str(k): float(v) for k, v in res.gains.items()},
+            "cur": res.state.cur.tolist(), "best_val": np.where(fin, res.best_val, 0.0).tolist(),
+            "best_val_inf": (~fin).nonzero()[0].tolist(), "best_gain_sum": float(res.best_gain[fin].sum()),
+            "peak_cap": res.peak_cap, "iterations": res.iterations, "swaps": res.swaps,
+            "peak_steps": res.peak_steps, "pairs": {str(k): int(v) for k, v in res.pairs.items()}}
+
+
 def _plans(quick: bool) -> dict:
     from proxbalance.engine import build_arrays, load_preset, plan
 
@@ -58,12 +75,13 @@ def _plans(quick: bool) -> dict:
         cfg = load_preset(preset)
         arrays = build_arrays(snap, hist, cfg)
         first = plan(arrays, cfg).to_dict()
+        raw = _search_raw(arrays, cfg)
         prev = [(r["vmid"], r["target_node"]) for r in first["recommendations"]]
         snap2, hist2 = trace_cluster(DEFAULT_TRACE, n, g, seed=seed + 100)  # other loads, same vmids and nodes
         snap2 = dataclasses.replace(snap2, nodes=snap.nodes if maint is not None else snap2.nodes)
         again = plan(build_arrays(snap2, hist2, cfg), cfg, previous=prev).to_dict()
         key = f"{n}x{g}/seed{seed}/{preset}/maint{maint}"
-        out[key] = {"first": _strip(first), "warm": _strip(again)}
+        out[key] = {"first": _strip(first), "warm": _strip(again), "search": raw}
         print(key, len(first["recommendations"]), "moves;", len(again["recommendations"]), "warm", file=sys.stderr)
     return out
 
@@ -96,12 +114,18 @@ def _service(quick: bool) -> dict:
     return out
 
 
+INEXACT: list[str] = []  # floats within the tolerance but not bit-identical
+
+
 def _diff(a, b, path, errs: list, tol: float = 1e-9) -> None:
     if len(errs) > 30:
         return
     if isinstance(a, float) or isinstance(b, float):
         if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
-            if a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= tol * max(1.0, abs(a), abs(b)):
+            if a == b or (math.isnan(a) and math.isnan(b)):
+                return
+            if abs(a - b) <= tol * max(1.0, abs(a), abs(b)):
+                INEXACT.append(f"{path}: {a!r} vs {b!r}")
                 return
         errs.append(f"{path}: {a!r} != {b!r}")
     elif isinstance(a, dict) and isinstance(b, dict):
@@ -137,7 +161,8 @@ def main() -> None:
             print(f"missing in new: {k}")
             continue
         _diff(base[k], new[k], k, errs)
-    print("\n".join(errs) if errs else f"IDENTICAL: {len(base)} cases")
+    print("\n".join(errs) if errs else f"IDENTICAL: {len(base)} cases (floats within 1e-9)")
+    print(f"{len(INEXACT)} floats not bit-identical (within the tolerance)", *INEXACT[:10], sep="\n  ")
     sys.exit(1 if errs else 0)
 
 
