@@ -156,12 +156,11 @@ def main() -> None:
         return
     base, new = (json.load(open(p)) for p in args.files[:2])
     errs: list[str] = []
-    for k in base:
-        if k not in new:
-            print(f"missing in new: {k}")
-            continue
+    both = [k for k in base if k in new]
+    print(f"cases in both: {len(both)}; only in the first: {sorted(set(base) - set(new))}")
+    for k in both:
         _diff(base[k], new[k], k, errs)
-    print("\n".join(errs) if errs else f"IDENTICAL: {len(base)} cases (floats within 1e-9)")
+    print("\n".join(errs) if errs else f"IDENTICAL: {len(both)} cases (floats within 1e-9)")
     print(f"{len(INEXACT)} floats not bit-identical (within the tolerance)", *INEXACT[:10], sep="\n  ")
     sys.exit(1 if errs else 0)
 
