@@ -17,6 +17,7 @@ from proxbalance import forecast_hooks
 from proxbalance.config import Settings
 from proxbalance.errors import NoDataError, ValidationError
 from proxbalance.gcpause import gc_paused
+from proxbalance.memtune import keep_heap
 from proxbalance.store import Store, plans
 from proxbalance.store.snapshots import latest_snapshot
 
@@ -109,8 +110,10 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
     ``maintenance_nodes``: nodes to plan as if in maintenance (their guests are evacuated). ``stable``: compare
     with the newest stored run (hysteresis, see ``engine.plan(previous=...)``); the result's ``stability`` says
     how many moves were kept, added and dropped against that run. Runs with the cyclic garbage collector
-    paused (:mod:`proxbalance.gcpause`: its temporaries are freed by reference count, not walked).
+    paused (:mod:`proxbalance.gcpause`: its temporaries are freed by reference count, not walked); the first
+    decision of a process keeps freed heap memory for the next ones (:func:`proxbalance.memtune.keep_heap`).
     """
+    keep_heap()
     with gc_paused():
         return _generate(settings, store, overrides, cfg, save, maintenance_nodes, stable)
 
