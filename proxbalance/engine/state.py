@@ -100,6 +100,7 @@ class State:
         return s
 
 
+WIDE_SHARE = 0.25  # step terms: columns where more than this share of the rows cross a tier are evaluated together
 DENSE_CELLS = 1 << 14  # step terms on windows up to this many cells skip the per-column loop
 
 
@@ -246,6 +247,7 @@ class View:
         else:
             order = np.argsort(d, kind="stable")
             dsorted = d[order]
+        wide, lims = [], []
         for j in range(len(cols)):
             k = int(np.searchsorted(thr, u[j], side="left"))
             nxt = thr[k] if k < len(thr) else np.inf
@@ -254,10 +256,24 @@ class View:
             if not np.isfinite(nxt):
                 continue
             # rows with (L + d) / C > nxt; with prop active above L every row counts (d > 0)
-            start = int(np.searchsorted(dsorted, nxt * C[j] - L[j], side="right"))
+            lim = nxt * C[j] - L[j]
+            start = int(np.searchsorted(dsorted, lim, side="right"))
             if start >= len(d):
+                continue
+            if len(d) - start > WIDE_SHARE * len(d) and not np.isnan(lim):  # many rows: one pass for all such
+                wide.append(j)
+                lims.append(lim)
                 continue
             act = order[start:]
             out[act, j] = h((L[j] + d[act]) / C[j]) - hL[j]
+        if wide:
+            self._wide_columns(out, h, L, C, d, hL, np.array(wide), np.array(lims))
         self._fix_own(out, h, L, C, cols, d, hL)
         return out
+
+    @staticmethod
+    def _wide_columns(out, h, L, C, d, hL, wide: np.ndarray, lims: np.ndarray) -> None:
+        """The per-column step of :meth:`_step_marginal` for the columns ``wide`` at once: cells of rows with
+        ``d > lims[j]`` (and NaN demand, which sorts last) get ``h((L + d) / C) - h(L / C)``, the others 0."""
+        vals = h((L[wide][None, :] + d[:, None]) / C[wide][None, :]) - hL[wide][None, :]
+        out[:, wide] = np.where(~(d[:, None] <= lims[None, :]), vals, 0.0)

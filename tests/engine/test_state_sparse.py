@@ -51,3 +51,24 @@ def test_sparse_marginal_two_columns():
     h, zb = _curve("now", CPU, st)
     np.testing.assert_array_equal(View(st, rows, cols).marginal(h, "now", CPU, zero_below=zb),
                                   View(st, rows, cols).marginal(h, "now", CPU))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("offset", [False, True])
+def test_step_marginal_wide_columns_equal_per_column(seed, offset, monkeypatch):
+    """Columns evaluated together (WIDE_SHARE) give what the per-column pass gives, with or without an offset."""
+    from proxbalance.engine import state as st_mod
+
+    st = _state(seed)
+    rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
+    u = st.n["blend"][:, CPU] / st.a.cap[:, CPU] * 100
+    levels = [(float(np.quantile(u, q)), p) for q, p in ((0.3, 5.0), (0.6, 20.0), (0.9, 80.0))]
+    off = np.linspace(0, 2.0, st.a.n_nodes) if offset else None
+    got = {}
+    for share in (1.0, 0.25, 0.0):  # never, the default, every column with a row crossing
+        monkeypatch.setattr(st_mod, "WIDE_SHARE", share)
+        got[share] = View(st, rows, cols).step_marginal(levels, "blend", CPU, prop=3.0, prop_from=levels[0][0],
+                                                        load_offset=off)
+    assert np.abs(got[1.0]).max() > 0
+    np.testing.assert_array_equal(got[0.25], got[1.0])
+    np.testing.assert_array_equal(got[0.0], got[1.0])
