@@ -16,6 +16,8 @@ from proxbalance import engine as eng
 from proxbalance import forecast_hooks
 from proxbalance.config import Settings
 from proxbalance.errors import NoDataError, ValidationError
+from proxbalance.gcpause import gc_paused
+from proxbalance.memtune import keep_heap
 from proxbalance.store import Store, plans
 from proxbalance.store.snapshots import latest_snapshot
 
@@ -107,8 +109,17 @@ def generate(settings: Settings, store: Store, overrides: dict[str, Any] | None 
 
     ``maintenance_nodes``: nodes to plan as if in maintenance (their guests are evacuated). ``stable``: compare
     with the newest stored run (hysteresis, see ``engine.plan(previous=...)``); the result's ``stability`` says
-    how many moves were kept, added and dropped against that run.
+    how many moves were kept, added and dropped against that run. Runs with the cyclic garbage collector
+    paused (:mod:`proxbalance.gcpause`: its temporaries are freed by reference count, not walked); the first
+    decision of a process keeps freed heap memory for the next ones (:func:`proxbalance.memtune.keep_heap`).
     """
+    keep_heap()
+    with gc_paused():
+        return _generate(settings, store, overrides, cfg, save, maintenance_nodes, stable)
+
+
+def _generate(settings: Settings, store: Store, overrides: dict[str, Any] | None, cfg: eng.PenaltyConfig | None,
+              save: bool, maintenance_nodes: list[str] | None, stable: bool) -> dict[str, Any]:
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     maintenance_nodes = [*(maintenance_nodes or ()), *overrides.pop("maintenance_nodes", ())]
     base = cfg or active_penalty_config(settings, store)[0]

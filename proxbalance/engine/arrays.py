@@ -11,6 +11,7 @@ load (its guests plus host overhead), so moving guest g from s to t is ``n[s] -=
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +57,7 @@ class ClusterArrays:
     aff: np.ndarray  # (G, Kp) float membership in affinity groups
     anti_groups: list[str] = field(default_factory=list)
     aff_groups: list[str] = field(default_factory=list)
-    members: list[np.ndarray] | None = None  # unit -> guest rows, when rows are units (see units.py)
+    members: Sequence[np.ndarray] | None = None  # unit -> guest rows, when rows are units (see units.py)
     anti_strict: np.ndarray | None = None  # (Ka,) bool: the anti-affinity group is a hard filter
     need_id: np.ndarray | None = None  # (G,) int: the guest's storage combination (key of storage_maps)
     storage_maps: dict = field(default_factory=dict)  # (need_id, node) -> {src storage: target storage}

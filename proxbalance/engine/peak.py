@@ -34,6 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arrays import CPU, MEM
+from .lexorder import LexOrder
 from .state import View
 
 SWAP_NODES = 4  # swap partners are drawn from this many coldest nodes (below BIG one more run draws them from
@@ -189,9 +190,7 @@ class PeakRun:
         idx = np.flatnonzero(mask.ravel())
         if len(idx) <= 1:
             return idx
-        keys = [np.round(glob.ravel()[idx], 5), np.round(second.ravel()[idx], 9), np.round(pair.ravel()[idx], 9),
-                np.round(cooler.ravel()[idx], 9)] + [x.ravel()[idx] for x in ids]
-        return idx[np.lexsort(keys[::-1])]
+        return LexOrder(idx, [(glob, 5), (second, 9), (pair, 9), (cooler, 9)] + [(x, None) for x in ids])
 
     def _first_paying(self, order: np.ndarray, value: np.ndarray, rows, h: int, P: float, pair):
         """First cell of ``order`` whose value reaches ``min_value`` (``(i, j)``, None if none). ``value``

@@ -260,7 +260,7 @@ def _skipped(arrays, ua, unit_of, res, moved_units, dropped_units, cfg, worthles
     moved[list(moved_units)] = True
     dropped = np.zeros(U, dtype=bool)
     dropped[list(dropped_units)] = True
-    gain = res.best_gain
+    gain = res.best_gain.tolist()  # Python floats: formatted per skipped guest (same text as numpy's)
     ureason = np.where(ua.skip != "", "companion_not_movable",
                        np.where(dropped, "conflict",
                                 np.where(~np.isfinite(res.best_val), "no_target_fits",

@@ -100,6 +100,7 @@ class State:
         return s
 
 
+WIDE_SHARE = 0.25  # step terms: columns where more than this share of the rows cross a tier are evaluated together
 DENSE_CELLS = 1 << 14  # step terms on windows up to this many cells skip the per-column loop
 
 
@@ -154,7 +155,9 @@ class View:
             if float(((L + float(np.abs(d).max())) / C).max()) <= zero_below:
                 return np.zeros(self.shape)
         hL = h(L / C, cols)
-        if len(cols) <= 8:  # few columns: one contiguous 1-D pass per column
+        if zero_below is not None and len(d) * len(L) > DENSE_CELLS:
+            out = self._sparse_marginal(h, kind, r, L, C, cols, d, hL, zero_below)
+        elif len(cols) <= 8:  # few columns: one contiguous 1-D pass per column
             out = np.empty(self.shape)
             for j in range(len(cols)):
                 out[:, j] = h((L[j] + d) / C[j], cols[j]) - hL[j]
@@ -162,6 +165,28 @@ class View:
             out = h(self.util_added(kind, r), cols[None, :])  # h returns a fresh array
             out -= hL[None, :]
         self._fix_own(out, h, L, C, cols, d, hL)
+        return out
+
+    def _sparse_marginal(self, h, kind, r, L, C, cols, d, hL, zero_below: float) -> np.ndarray:
+        """Off-node cells of :meth:`marginal` (``(m, c)``, own cells left to :meth:`_fix_own`), evaluated only
+        where they can be nonzero: in a column with ``h(L) == 0``, a row whose utilisation with it added stays
+        at or below ``zero_below`` costs ``0 - 0``. Those rows are found per column in the demand sorted once
+        per state (a small relative slack keeps rows at the boundary: evaluating one more row is exact)."""
+        out = np.zeros(self.shape)
+        if self.full_rows:
+            order, dsorted = self.state.sorted_demand(kind, r)
+        else:
+            order = np.argsort(d, kind="stable")
+            dsorted = d[order]
+        for j in range(len(cols)):
+            if hL[j] != 0:  # every row differs from h(L) here
+                out[:, j] = h((L[j] + d) / C[j], cols[j]) - hL[j]
+                continue
+            lim = zero_below * C[j] - L[j]  # rows with d > lim may rise above zero_below
+            start = int(np.searchsorted(dsorted, lim - 1e-7 * (abs(zero_below * C[j]) + abs(L[j])), side="right"))
+            if start < len(d):
+                act = order[start:]
+                out[act, j] = h((L[j] + d[act]) / C[j], cols[j]) - hL[j]
         return out
 
     def _fix_own(self, out, h, L, C, cols, d, hL) -> None:
@@ -222,6 +247,7 @@ class View:
         else:
             order = np.argsort(d, kind="stable")
             dsorted = d[order]
+        wide, lims = [], []
         for j in range(len(cols)):
             k = int(np.searchsorted(thr, u[j], side="left"))
             nxt = thr[k] if k < len(thr) else np.inf
@@ -230,10 +256,24 @@ class View:
             if not np.isfinite(nxt):
                 continue
             # rows with (L + d) / C > nxt; with prop active above L every row counts (d > 0)
-            start = int(np.searchsorted(dsorted, nxt * C[j] - L[j], side="right"))
+            lim = nxt * C[j] - L[j]
+            start = int(np.searchsorted(dsorted, lim, side="right"))
             if start >= len(d):
+                continue
+            if len(d) - start > WIDE_SHARE * len(d) and not np.isnan(lim):  # many rows: one pass for all such
+                wide.append(j)
+                lims.append(lim)
                 continue
             act = order[start:]
             out[act, j] = h((L[j] + d[act]) / C[j]) - hL[j]
+        if wide:
+            self._wide_columns(out, h, L, C, d, hL, np.array(wide), np.array(lims))
         self._fix_own(out, h, L, C, cols, d, hL)
         return out
+
+    @staticmethod
+    def _wide_columns(out, h, L, C, d, hL, wide: np.ndarray, lims: np.ndarray) -> None:
+        """The per-column step of :meth:`_step_marginal` for the columns ``wide`` at once: cells of rows with
+        ``d > lims[j]`` (and NaN demand, which sorts last) get ``h((L + d) / C) - h(L / C)``, the others 0."""
+        vals = h((L[wide][None, :] + d[:, None]) / C[wide][None, :]) - hL[wide][None, :]
+        out[:, wide] = np.where(~(d[:, None] <= lims[None, :]), vals, 0.0)

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy import Column, Connection, Integer, MetaData, Table
 
 from proxbalance.store.inventory import get_state, set_state
-from proxbalance.store.usage_summary import fetch_tuples
+from proxbalance.store.usage_summary import fetch_tuples, value_matrix
 
 STATE_KEY = "recent_summary"
 METRICS = ("cpu", "mem", "disk", "net")
@@ -124,7 +124,7 @@ def read(conn: Connection, now: float, m1: int, m5: int) -> tuple[list, dict[str
         return None
     rows = fetch_tuples(conn, f"SELECT vmid, {', '.join(COLUMNS)} FROM guest_recent_summary")
     keys = [r[0] for r in rows]
-    data = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(COLUMNS))
+    data = value_matrix(rows, len(COLUMNS), numeric_key=True)
     col = {c: data[:, i] for i, c in enumerate(COLUMNS)}
     c, day = float(m1) - float(now), 86400.0  # x_now = (x + c) / day
     n, sx, sxx = col["n"], col["sx"], col["sxx"]

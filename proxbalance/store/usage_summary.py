@@ -84,6 +84,14 @@ def fetch_tuples(conn: Connection, sql: str, params: dict | None = None) -> list
     return [tuple(r) for r in conn.execute(text(sql), params or {})]
 
 
+def value_matrix(rows: list[tuple], width: int, numeric_key: bool) -> np.ndarray:
+    """``(K, width)`` floats of rows ``(key, *width values)`` (column 0, the key, left out). With a numeric key
+    the rows convert in one pass (no per-row slices: 10,000-row answers); the values are the same."""
+    if numeric_key:
+        return np.array(rows, dtype=float).reshape(len(rows), width + 1)[:, 1:]
+    return np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), width)
+
+
 def invalidate(conn: Connection) -> None:
     """Hourly rows were written outside the rollup: the next :func:`refresh` rebuilds the summary."""
     set_state(conn, STATE_KEY, -1)
@@ -261,7 +269,7 @@ def read(conn: Connection, spec: Spec, now: float, m1: int) -> tuple[list, dict[
     names = COLUMNS[spec.name]
     rows = fetch_tuples(conn, f"SELECT {spec.key}, {', '.join(names)} FROM {spec.name}")
     keys = [r[0] for r in rows]
-    data = np.array([r[1:] for r in rows], dtype=float).reshape(len(rows), len(names))
+    data = value_matrix(rows, len(names), spec.integer)
     cols = {c: data[:, i] for i, c in enumerate(names)}
     d = (until - now) / DAY
     n7, sx2, sxx2 = cols["n7"], cols["sx"], cols["sxx"]

@@ -40,3 +40,20 @@ def test_units_from_a_hand_built_snapshot():
     # the node's own 7-day maximum, not the sum of its guests' maxima
     assert a.n["max7"][0, CPU] == 20.0
     assert a.n["max7"][0, MEM] == 40 * GIB, "no node history for memory: its current value"
+
+
+def test_singleton_members_read_like_the_list():
+    import numpy as np
+    import pytest
+
+    from proxbalance.engine.units import Singletons
+
+    want = [np.array([i]) for i in range(5)]
+    got = Singletons(5)
+    assert len(got) == 5
+    for i in (*range(5), -1, np.int64(3)):
+        np.testing.assert_array_equal(got[i], want[i])
+        assert got[i].dtype == want[i].dtype
+    assert [x.tolist() for x in got[1:4]] == [x.tolist() for x in want[1:4]]
+    with pytest.raises(IndexError):
+        got[5]

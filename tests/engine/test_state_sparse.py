@@ -1,0 +1,74 @@
+"""The sparse paths of View.marginal (windows above DENSE_CELLS with a ``zero_below``) equal the dense pass."""
+
+import numpy as np
+import pytest
+
+from proxbalance.engine import build_arrays
+from proxbalance.engine.arrays import CFG, CNT, CPU, MEM
+from proxbalance.engine.state import DENSE_CELLS, State, View
+
+from .builders import random_history, random_snapshot
+
+
+def _state(seed: int, n_nodes: int = 40, n_guests: int = 600) -> State:
+    rng = np.random.default_rng(seed)
+    snap = random_snapshot(rng, n_nodes, n_guests)
+    st = State(build_arrays(snap, random_history(rng, snap)))
+    assert n_nodes * n_guests > DENSE_CELLS  # the sparse path runs
+    return st
+
+
+def _curve(kind: str, r: int, st: State):
+    """A curve that is 0 up to the median node utilisation (so some columns are all-zero, others not)."""
+    u = st.n[kind][:, r] / st.a.cap[:, r]
+    zb = float(np.median(u)) if kind != "slope" else float(np.quantile(u, 0.6))
+
+    def h(x, cols):
+        return 7.0 * np.maximum(x - zb, 0.0) + np.where(x > zb, 3.0, 0.0) + 0.0 * cols
+    return h, zb
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("kind,r", [("now", CPU), ("blend", MEM), ("now", CNT), ("now", CFG), ("slope", CPU)])
+@pytest.mark.parametrize("window", ["all", "subset"])
+def test_sparse_marginal_equals_dense(seed, kind, r, window):
+    st = _state(seed)
+    rows = np.arange(len(st.cur))
+    if window == "subset":
+        rows = np.sort(np.random.default_rng(seed).permutation(rows)[:500])
+    cols = np.arange(st.a.n_nodes)
+    h, zb = _curve(kind, r, st)
+    sparse = View(st, rows, cols).marginal(h, kind, r, zero_below=zb)
+    dense = View(st, rows, cols).marginal(h, kind, r)
+    assert np.abs(dense).max() > 0 and (dense == 0).any()  # a case where skipping cells matters
+    np.testing.assert_array_equal(sparse, dense)
+
+
+def test_sparse_marginal_two_columns():
+    """The planner's re-score after a move (every row, two columns) takes the sparse path too."""
+    st = _state(3, n_nodes=4, n_guests=9000)
+    rows, cols = np.arange(len(st.cur)), np.array([1, 3])
+    h, zb = _curve("now", CPU, st)
+    np.testing.assert_array_equal(View(st, rows, cols).marginal(h, "now", CPU, zero_below=zb),
+                                  View(st, rows, cols).marginal(h, "now", CPU))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("offset", [False, True])
+def test_step_marginal_wide_columns_equal_per_column(seed, offset, monkeypatch):
+    """Columns evaluated together (WIDE_SHARE) give what the per-column pass gives, with or without an offset."""
+    from proxbalance.engine import state as st_mod
+
+    st = _state(seed)
+    rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
+    u = st.n["blend"][:, CPU] / st.a.cap[:, CPU] * 100
+    levels = [(float(np.quantile(u, q)), p) for q, p in ((0.3, 5.0), (0.6, 20.0), (0.9, 80.0))]
+    off = np.linspace(0, 2.0, st.a.n_nodes) if offset else None
+    got = {}
+    for share in (1.0, 0.25, 0.0):  # never, the default, every column with a row crossing
+        monkeypatch.setattr(st_mod, "WIDE_SHARE", share)
+        got[share] = View(st, rows, cols).step_marginal(levels, "blend", CPU, prop=3.0, prop_from=levels[0][0],
+                                                        load_offset=off)
+    assert np.abs(got[1.0]).max() > 0
+    np.testing.assert_array_equal(got[0.25], got[1.0])
+    np.testing.assert_array_equal(got[0.0], got[1.0])
