@@ -47,3 +47,20 @@ def admin_key(store):
 @pytest.fixture
 def read_key(store):
     return create_key(store.engine, "test-read", "read")[1]
+
+
+@pytest.fixture
+def hot_pve1_store(store):
+    """``store`` holding one snapshot: 8 busy 4-core guests on pve1 (16 cores), an idle pve2; a decision on
+    it recommends moves."""
+    from proxbalance.model import ClusterSnapshot, Guest, Node
+    from proxbalance.store.snapshots import save_snapshot
+
+    gib = 1024**3
+    guests = tuple(Guest(vmid=100 + i, name=f"vm{i}", type="qemu", node="pve1", status="running", maxcpu=4,
+                         cpu=0.9, maxmem=6 * gib, mem=6 * gib) for i in range(8))
+    nodes = (Node(name="pve1", online=True, maxcpu=16, cpu=1.0, maxmem=64 * gib, mem=50 * gib),
+             Node(name="pve2", online=True, maxcpu=16, cpu=0.0, maxmem=64 * gib, mem=2 * gib))
+    with store.engine.begin() as conn:
+        save_snapshot(conn, ClusterSnapshot(time=1_800_000_000.0, nodes=nodes, guests=guests))
+    return store

@@ -59,22 +59,13 @@ def test_overlapping_pauses_in_threads():
     assert gc.isenabled()
 
 
-def test_a_decision_runs_paused(settings, store, monkeypatch):
+def test_a_decision_runs_paused(settings, hot_pve1_store, monkeypatch):
     """recommendations.generate plans with the collector off and leaves it as it found it."""
     from proxbalance import recommendations as svc
-    from proxbalance.model import ClusterSnapshot, Guest, Node
-    from proxbalance.store.snapshots import save_snapshot
 
-    gib = 1024**3
-    guests = tuple(Guest(vmid=100 + i, name=f"vm{i}", type="qemu", node="pve1", status="running", maxcpu=4,
-                         cpu=0.9, maxmem=6 * gib, mem=6 * gib) for i in range(8))
-    nodes = (Node(name="pve1", online=True, maxcpu=16, cpu=1.0, maxmem=64 * gib, mem=50 * gib),
-             Node(name="pve2", online=True, maxcpu=16, cpu=0.0, maxmem=64 * gib, mem=2 * gib))
-    with store.engine.begin() as conn:
-        save_snapshot(conn, ClusterSnapshot(time=1_800_000_000.0, nodes=nodes, guests=guests))
     seen = []
     plan = svc.eng.plan
     monkeypatch.setattr(svc.eng, "plan", lambda *a, **k: seen.append(gc.isenabled()) or plan(*a, **k))
     gc.enable()
-    assert svc.generate(settings, store)["recommendations"]
+    assert svc.generate(settings, hot_pve1_store)["recommendations"]
     assert seen == [False] and gc.isenabled()

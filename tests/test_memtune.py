@@ -24,18 +24,9 @@ def test_no_mallopt_is_a_no_op(monkeypatch):
 
 
 @glibc
-def test_a_decision_keeps_the_heap(settings, store, monkeypatch):
+def test_a_decision_keeps_the_heap(settings, hot_pve1_store, monkeypatch):
     from proxbalance import recommendations as svc
-    from proxbalance.model import ClusterSnapshot, Guest, Node
-    from proxbalance.store.snapshots import save_snapshot
 
-    gib = 1024**3
-    guests = tuple(Guest(vmid=100 + i, name=f"vm{i}", type="qemu", node="pve1", status="running", maxcpu=4,
-                         cpu=0.9, maxmem=6 * gib, mem=6 * gib) for i in range(4))
-    nodes = (Node(name="pve1", online=True, maxcpu=16, cpu=1.0, maxmem=64 * gib, mem=30 * gib),
-             Node(name="pve2", online=True, maxcpu=16, cpu=0.0, maxmem=64 * gib, mem=2 * gib))
-    with store.engine.begin() as conn:
-        save_snapshot(conn, ClusterSnapshot(time=1_800_000_000.0, nodes=nodes, guests=guests))
     monkeypatch.setattr(memtune, "_done", None)
-    svc.generate(settings, store)
+    svc.generate(settings, hot_pve1_store)
     assert memtune._done is True

@@ -173,11 +173,7 @@ class View:
         at or below ``zero_below`` costs ``0 - 0``. Those rows are found per column in the demand sorted once
         per state (a small relative slack keeps rows at the boundary: evaluating one more row is exact)."""
         out = np.zeros(self.shape)
-        if self.full_rows:
-            order, dsorted = self.state.sorted_demand(kind, r)
-        else:
-            order = np.argsort(d, kind="stable")
-            dsorted = d[order]
+        order, dsorted = self._demand_order(kind, r, d)
         for j in range(len(cols)):
             if hL[j] != 0:  # every row differs from h(L) here
                 out[:, j] = h((L[j] + d) / C[j], cols[j]) - hL[j]
@@ -188,6 +184,14 @@ class View:
                 act = order[start:]
                 out[act, j] = h((L[j] + d[act]) / C[j], cols[j]) - hL[j]
         return out
+
+    def _demand_order(self, kind: str, r: int, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(order (m,), d[order])``: the view's demand ``d`` sorted ascending (stable); on full-row views the
+        state's per-state cache (:meth:`State.sorted_demand`)."""
+        if self.full_rows:
+            return self.state.sorted_demand(kind, r)
+        order = np.argsort(d, kind="stable")
+        return order, d[order]
 
     def _fix_own(self, out, h, L, C, cols, d, hL) -> None:
         if len(self.on_i):
@@ -242,11 +246,7 @@ class View:
             self._fix_own(out, h, L, C, cols, d, hL)
             return out
         out = np.zeros(self.shape)
-        if self.full_rows:
-            order, dsorted = self.state.sorted_demand(kind, r)
-        else:
-            order = np.argsort(d, kind="stable")
-            dsorted = d[order]
+        order, dsorted = self._demand_order(kind, r, d)
         wide, lims = [], []
         for j in range(len(cols)):
             k = int(np.searchsorted(thr, u[j], side="left"))
