@@ -33,7 +33,17 @@ import forecast as B  # noqa: E402  (bench/forecast.py)
 from proxbalance.engine.forecast import NODE_PARAMS, ForecastParams  # noqa: E402
 
 VARIANTS = {"base": {}, "ridge1": {"ridge": 1.0}, "ridge10": {"ridge": 10.0}, "train7": {"train_days": 7},
-            "train28": {"train_days": 28}, "sum_to_one": {"free_sum": False}}
+            "train28": {"train_days": 28}, "sum_to_one": {"free_sum": False},
+            "shrink3": {"shrink_days": 3}, "shrink5": {"shrink_days": 5}, "shrink7": {"shrink_days": 7},
+            "shrink3_p2": {"shrink_days": 3, "shrink_power": 2.0},
+            "shrink5_p2": {"shrink_days": 5, "shrink_power": 2.0},
+            "shrink3_select": {"shrink_days": 3, "shrink_rule": "select"},
+            "shrink5_select": {"shrink_days": 5, "shrink_rule": "select"},
+            "shrink5_select_h3": {"shrink_days": 5, "shrink_rule": "select", "shrink_max_h": 3},
+            "shrink5_select_h6": {"shrink_days": 5, "shrink_rule": "select", "shrink_max_h": 6},
+            "shrink5_select_h12": {"shrink_days": 5, "shrink_rule": "select", "shrink_max_h": 12},
+            "shrink7_select": {"shrink_days": 7, "shrink_rule": "select"},
+            "shrink7_select_h6": {"shrink_days": 7, "shrink_rule": "select", "shrink_max_h": 6}}
 NAIVE = ("last_value", "seasonal_naive_24h", "seasonal_naive_168h")
 
 
@@ -46,10 +56,11 @@ def _rel(v: float, best: float) -> list:
     return [v, round(100.0 * (v / best - 1.0), 1)]
 
 
-def params_experiment(data: dict, step: int) -> dict:
+def params_experiment(data: dict, step: int, names: list[str] | None = None) -> dict:
     """MAE ``[value, % vs best naive]`` per variant, series kind and horizon; ``(S, n)`` arrays inside."""
     out: dict = {}
-    for name, kw in VARIANTS.items():
+    for name in names or list(VARIANTS):
+        kw = VARIANTS[name]
         for kind in ("vm", "node"):
             y = data[kind]
             p = dataclasses.replace(ForecastParams() if kind == "vm" else NODE_PARAMS, **kw)
@@ -108,10 +119,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--trace", default=B.DEFAULT_TRACE)
     ap.add_argument("--experiment", choices=("params", "adaptive"), default="params")
     ap.add_argument("--step", type=int, default=None, help="every k-th origin (params: 4, adaptive: 2)")
+    ap.add_argument("--variants", nargs="*", choices=sorted(VARIANTS), help="params: only these (default all)")
     args = ap.parse_args(argv)
     data = B.load(args.trace)
     if args.experiment == "params":
-        res = params_experiment(data, args.step or 4)
+        res = params_experiment(data, args.step or 4, args.variants)
     else:
         res = adaptive_experiment(data, args.step or 2)
     out = {"period": "tune", "experiment": args.experiment, "results": res}

@@ -63,6 +63,14 @@ class ForecastParams:
     band_hi: float = 0.9
     clip_min: float | None = 0.0  # forecasts and band are clipped at this (None = unbounded)
     clip_max: float | None = None
+    #: days of the latest origins held out to check the fit against the last value (0 = no check): the
+    #: weights are refitted without them, and each series' forecast is shrunk towards the last value by how
+    #: the held-out fit did against it on those days (see :func:`_shrink`)
+    shrink_days: int = 7
+    shrink_rule: str = "select"  # "inverse": a = e_last / (e_fit + e_last); "select": a = [e_fit <= e_last]
+    shrink_power: float = 1.0  # inverse rule: a = e_last^p / (e_fit^p + e_last^p) (larger p = sharper)
+    shrink_iters: int = 1  # IRLS passes of the held-out fit
+    shrink_max_h: int = 6  # the check applies to fitted horizons up to this many hours
 
 
 #: node series (a node's summed guests): bands calibrated on the bench's 20 summed nodes
@@ -208,6 +216,38 @@ class _Design:
         return np.concatenate([(1.0 - rest.sum(axis=1) + extra)[:, None], rest], axis=1)
 
 
+def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams,
+            design_args: tuple) -> np.ndarray:
+    """Weight ``a (S,)`` of the fitted forecast against the last value, from a held-out check.
+
+    The regression is refitted on all but the latest ``p.shrink_days`` days of origins (``X (S, n, k)``,
+    ``tgt``/``rw (S, n)``) and its mean absolute error on those days compared with the last value's: a series
+    whose fit did not beat persistence lately gets little weight on the fit. Too few held-out or training rows:
+    ``a = 1``.
+    """
+    S, n, _ = X.shape
+    nh = p.shrink_days * DAY_H
+    if n - nh < 2 * DAY_H or nh < 1:
+        return np.ones(S)
+    tr, ho = slice(0, n - nh), slice(n - nh, n)
+    design = _Design(X[:, tr], tgt[:, tr], design_args[0])
+    w = design.weights(rw[:, tr], design_args[1])
+    scale = np.maximum(np.abs(tgt[:, tr]).mean(axis=1, keepdims=True), 1e-9)
+    for _ in range(p.shrink_iters):
+        e = tgt[:, tr] - np.einsum("snk,sk->sn", X[:, tr], w)
+        w = design.weights(rw[:, tr] / np.maximum(np.abs(e), p.l1_delta * scale), design_args[1])
+    r = rw[:, ho]
+    cnt = np.maximum(r.sum(axis=1), 1.0)
+    e_fit = (np.abs(tgt[:, ho] - np.einsum("snk,sk->sn", X[:, ho], w)) * r).sum(axis=1) / cnt
+    e_last = (np.abs(tgt[:, ho] - X[:, ho, 0]) * r).sum(axis=1) / cnt
+    if p.shrink_rule == "select":
+        a = (e_fit <= e_last).astype(float)
+    else:
+        ef, el = e_fit ** p.shrink_power, e_last ** p.shrink_power
+        a = np.where(ef + el > 0, el / np.maximum(ef + el, 1e-300), 1.0)
+    return np.where(r.sum(axis=1) > 0, a, 1.0)
+
+
 def row_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, ...]:
     """Linear-interpolated quantiles of each row of ``x`` (S, n) ignoring NaN (0 for an all-NaN row)."""
     xs = np.sort(x, axis=1)  # NaN last
@@ -268,6 +308,11 @@ def forecast(y: np.ndarray, end_hour: int, horizon: int = 48, params: ForecastPa
         for _ in range(p.l1_iters):  # iteratively reweighted least squares towards least absolute error
             W[:, i] = design.weights(rw / np.maximum(np.abs(err), p.l1_delta * scale), p.ridge)
             err = tgt - np.einsum("snk,sk->sn", X, W[:, i])
+        if p.shrink_days > 0 and h <= p.shrink_max_h:
+            a = _shrink(X, tgt, rw, p, design_args=(p.free_sum, p.ridge))  # (S,)
+            W[:, i] *= a[:, None]
+            W[:, i, 0] += 1.0 - a
+            err = a[:, None] * err + (1.0 - a)[:, None] * (tgt - X[:, :, 0])
         err = np.where(rw > 0, err, np.nan)
         Qlo[:, i], Qhi[:, i] = row_quantiles(err, (p.band_lo, p.band_hi))
     # interpolate weights and band offsets to every horizon, in h

@@ -126,3 +126,21 @@ def test_rows_are_independent_of_order():
     a = forecast(y, END, 24).mean
     b = forecast(y[::-1], END, 24).mean[::-1]
     assert np.allclose(a, b)
+
+
+def test_short_horizons_fall_back_to_the_last_value_where_the_fit_stopped_working():
+    """The held-out check (``shrink_days``): a cycle that stopped 4 days ago gives way to persistence at 1 h;
+    a cycle that holds keeps the fit."""
+    rng = np.random.default_rng(1)  # its own stream: the outcome does not depend on which tests ran before
+    cycle = 50.0 + 20.0 * np.sin(2 * np.pi * HOD / 24.0) + rng.normal(0, 0.5, (2, T))
+    steps = np.where(np.arange(T) < T - 4 * 24, 0.0, rng.normal(0, 1.0, T))
+    broken = np.where(np.arange(T) < T - 4 * 24, cycle[1], 50.0 + np.cumsum(steps))  # then a random walk
+    y = np.stack([cycle[0], broken])
+    assert broken.min() > 0.0  # no clipping at 0 in play
+    f = forecast(y, END, 24)
+    truth = future_daily(H=1)[0]
+    assert abs(f.mean[0, 0] - truth) < 1.5 and abs(y[0, -1] - truth) > 4.0  # the cycle is kept
+    assert f.mean[1, 0] == pytest.approx(y[1, -1], abs=1e-9)  # persistence, exactly
+    unchecked = forecast(y, END, 24, dataclasses.replace(ForecastParams(), shrink_days=0))
+    assert abs(unchecked.mean[1, 0] - y[1, -1]) > 0.2  # without the check the stale cycle weights remain
+    assert f.mean[1, 23] == pytest.approx(unchecked.mean[1, 23])  # beyond shrink_max_h nothing changes
