@@ -216,8 +216,21 @@ class _Design:
         return np.concatenate([(1.0 - rest.sum(axis=1) + extra)[:, None], rest], axis=1)
 
 
-def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams,
-            design_args: tuple) -> np.ndarray:
+def _fit(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams, iters: int):
+    """Per-series weights ``(S, k)`` and in-sample errors ``(S, n)`` of predictors ``X (S, n, k)`` for targets
+    ``tgt`` (row weights ``rw``, both ``(S, n)``): least squares, then ``iters`` passes of iteratively
+    reweighted least squares towards least absolute error."""
+    design = _Design(X, tgt, p.free_sum)
+    w = design.weights(rw, p.ridge)
+    err = tgt - np.einsum("snk,sk->sn", X, w)
+    scale = np.maximum(np.abs(tgt).mean(axis=1, keepdims=True), 1e-9)
+    for _ in range(iters):
+        w = design.weights(rw / np.maximum(np.abs(err), p.l1_delta * scale), p.ridge)
+        err = tgt - np.einsum("snk,sk->sn", X, w)
+    return w, err
+
+
+def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams) -> np.ndarray:
     """Weight ``a (S,)`` of the fitted forecast against the last value, from a held-out check.
 
     The regression is refitted on all but the latest ``p.shrink_days`` days of origins (``X (S, n, k)``,
@@ -230,14 +243,10 @@ def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams,
     if n - nh < 2 * DAY_H or nh < 1:
         return np.ones(S)
     tr, ho = slice(0, n - nh), slice(n - nh, n)
-    design = _Design(X[:, tr], tgt[:, tr], design_args[0])
-    w = design.weights(rw[:, tr], design_args[1])
-    scale = np.maximum(np.abs(tgt[:, tr]).mean(axis=1, keepdims=True), 1e-9)
-    for _ in range(p.shrink_iters):
-        e = tgt[:, tr] - np.einsum("snk,sk->sn", X[:, tr], w)
-        w = design.weights(rw[:, tr] / np.maximum(np.abs(e), p.l1_delta * scale), design_args[1])
+    w, _ = _fit(X[:, tr], tgt[:, tr], rw[:, tr], p, p.shrink_iters)
     r = rw[:, ho]
-    cnt = np.maximum(r.sum(axis=1), 1.0)
+    seen = r.sum(axis=1)
+    cnt = np.maximum(seen, 1.0)
     e_fit = (np.abs(tgt[:, ho] - np.einsum("snk,sk->sn", X[:, ho], w)) * r).sum(axis=1) / cnt
     e_last = (np.abs(tgt[:, ho] - X[:, ho, 0]) * r).sum(axis=1) / cnt
     if p.shrink_rule == "select":
@@ -245,7 +254,7 @@ def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams,
     else:
         ef, el = e_fit ** p.shrink_power, e_last ** p.shrink_power
         a = np.where(ef + el > 0, el / np.maximum(ef + el, 1e-300), 1.0)
-    return np.where(r.sum(axis=1) > 0, a, 1.0)
+    return np.where(seen > 0, a, 1.0)
 
 
 def row_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, ...]:
@@ -301,15 +310,9 @@ def forecast(y: np.ndarray, end_hour: int, horizon: int = 48, params: ForecastPa
         X = hist.features(o, h)
         tgt = hist.yf[:, o + h - 1]
         rw = hist.ok[:, o + h - 1].astype(float)
-        design = _Design(X, tgt, p.free_sum)
-        W[:, i] = design.weights(rw, p.ridge)
-        err = tgt - np.einsum("snk,sk->sn", X, W[:, i])
-        scale = np.maximum(np.abs(tgt).mean(axis=1, keepdims=True), 1e-9)
-        for _ in range(p.l1_iters):  # iteratively reweighted least squares towards least absolute error
-            W[:, i] = design.weights(rw / np.maximum(np.abs(err), p.l1_delta * scale), p.ridge)
-            err = tgt - np.einsum("snk,sk->sn", X, W[:, i])
+        W[:, i], err = _fit(X, tgt, rw, p, p.l1_iters)
         if p.shrink_days > 0 and h <= p.shrink_max_h:
-            a = _shrink(X, tgt, rw, p, design_args=(p.free_sum, p.ridge))  # (S,)
+            a = _shrink(X, tgt, rw, p)  # (S,)
             W[:, i] *= a[:, None]
             W[:, i, 0] += 1.0 - a
             err = a[:, None] * err + (1.0 - a)[:, None] * (tgt - X[:, :, 0])
