@@ -7,6 +7,7 @@ column per hour), capacity taken from the newest snapshot. The engine stays pure
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 HOUR = 3600
 METRICS = ("cpu", "memory")
 Z80 = 1.2815515655446004  # standard normal 90 % quantile: an 80 % band is mean +- Z80 sigma
+CAP_PCT = 100.0  # a node's CPU and memory use are measured as a share of what it has: nothing goes above
+#: node series here are percent of capacity: forecasts and bands stop at 100 % (a guest's CPU can exceed
+#: 100 % of its vCPUs a little, the QEMU threads beside them, so guests stay unbounded)
+NODE_PCT_PARAMS = dataclasses.replace(NODE_PARAMS, clip_max=CAP_PCT)
 
 
 @dataclass
@@ -112,7 +117,7 @@ class _Part:
 
 def _params(kind: str) -> ForecastParams:
     """The forecaster's parameters for ``kind`` ("node" or "guest"): they differ in the band's calibration."""
-    return NODE_PARAMS if kind == "node" else ForecastParams()
+    return NODE_PCT_PARAMS if kind == "node" else ForecastParams()
 
 
 def forecast_both(h: Hourly, horizon: int, kind: str = "node") -> dict[str, _Part]:
@@ -162,7 +167,10 @@ def _iso(ts: float) -> str:
 
 
 def _prob_above(mean: float, lo: float, hi: float, thr: float) -> float:
-    sigma = max((hi - lo) / (2 * Z80), 1e-6)
+    """P(load > thr), the 80 % band read as a normal distribution; a band cut at 100 % is read from its lower
+    half (the cut would otherwise narrow it and overstate how sure a forecast near the cap is)."""
+    half = mean - lo if hi >= CAP_PCT else (hi - lo) / 2
+    sigma = max(half / Z80, 1e-6)
     return 0.5 * (1.0 + math.erf((mean - thr) / (sigma * math.sqrt(2.0))))
 
 

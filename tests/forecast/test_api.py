@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from proxbalance.api import create_app
@@ -51,11 +53,40 @@ def test_alert_fires_for_the_node_driven_over_its_threshold(stack):
     assert a["crosses_at"].endswith("Z") and a["hours_until"] >= 0
     series = j["node_forecasts"][NODE]["cpu"]
     assert len(series["mean_pct"]) == 48 and list(j["node_forecasts"]) == [NODE]
+    assert max(series["hi_pct"]) <= 100.0 and a["band_80_pct"][1] <= 100.0
     # filters
     only = c.get("/api/recommendations/forecasts?severity=info", headers=h).get_json()
     assert all(x["severity"] == "info" for x in only["forecasts"])
     mem = c.get("/api/recommendations/forecasts?metric=memory", headers=h).get_json()
     assert all(x["metric"] == "memory" for x in mem["forecasts"])
+
+
+def test_node_forecasts_stop_at_100_pct_and_guests_do_not():
+    """A node's measured CPU never exceeds 100 %: neither do its forecast and band. A node near full load
+    with noise has an uncut upper band above 100 %; the service's node forecast cuts it, a guest's does not
+    (a VM's CPU can exceed its vCPUs a little)."""
+    import numpy as np
+
+    from proxbalance.engine.forecast import NODE_PARAMS, forecast
+    from proxbalance.forecasts import Hourly, forecast_both
+
+    rng = np.random.default_rng(3)
+    y = np.clip(93.0 + rng.normal(0.0, 4.0, (2, 24 * 21)), 0.0, 100.0)
+    assert forecast(y, 0, 48, NODE_PARAMS).hi.max() > 100.0  # uncut
+    h = Hourly(["a", "b"], {"cpu": y, "memory": y[::-1].copy()}, 24 * 21)
+    node, guest = forecast_both(h, 48, "node"), forecast_both(h, 48, "guest")
+    for m in ("cpu", "memory"):
+        assert node[m].hi.max() == 100.0 and node[m].mean.max() <= 100.0
+        assert guest[m].hi.max() > 100.0
+
+
+def test_probability_reads_a_band_cut_at_100_pct_from_its_lower_half():
+    from proxbalance.forecasts import Z80, _prob_above
+
+    # mean 95, lower band 85: sigma = 10 / Z80 whether the upper band was 105 (uncut) or cut to 100
+    assert _prob_above(95.0, 85.0, 100.0, 90.0) == pytest.approx(_prob_above(95.0, 85.0, 105.0, 90.0))
+    assert _prob_above(95.0, 85.0, 100.0, 90.0) == pytest.approx(0.5 * (1 + math.erf(5 / (10 / Z80) / math.sqrt(2))))
+    assert _prob_above(60.0, 50.0, 70.0, 60.0) == pytest.approx(0.5)  # uncut: the band's half-width
 
 
 @pytest.mark.parametrize("query, field", [("severity=bad", "severity"), ("metric=disk", "metric"),
