@@ -43,7 +43,12 @@ VARIANTS = {"base": {}, "ridge1": {"ridge": 1.0}, "ridge10": {"ridge": 10.0}, "t
             "shrink5_select_h6": {"shrink_days": 5, "shrink_rule": "select", "shrink_max_h": 6},
             "shrink5_select_h12": {"shrink_days": 5, "shrink_rule": "select", "shrink_max_h": 12},
             "shrink7_select": {"shrink_days": 7, "shrink_rule": "select"},
-            "shrink7_select_h6": {"shrink_days": 7, "shrink_rule": "select", "shrink_max_h": 6}}
+            "shrink7_select_h6": {"shrink_days": 7, "shrink_rule": "select", "shrink_max_h": 6},
+            # the band of in-sample errors at every horizon, as before 2026-12-08 (with its factors)
+            "in_sample_band": {"band_holdout": False, "band_scales": ((1, 1.1), (12, 1.15), (24, 1.2), (48, 1.35))}}
+#: node variants replace the guest ones of the same name (bands are calibrated per series kind)
+NODE_VARIANTS = {"in_sample_band": {"band_holdout": False,
+                                    "band_scales": ((1, 1.1), (6, 1.35), (24, 1.4), (48, 1.4))}}
 NAIVE = ("last_value", "seasonal_naive_24h", "seasonal_naive_168h")
 
 
@@ -60,8 +65,8 @@ def params_experiment(data: dict, step: int, names: list[str] | None = None) -> 
     """MAE ``[value, % vs best naive]`` per variant, series kind and horizon; ``(S, n)`` arrays inside."""
     out: dict = {}
     for name in names or list(VARIANTS):
-        kw = VARIANTS[name]
         for kind in ("vm", "node"):
+            kw = NODE_VARIANTS.get(name, VARIANTS[name]) if kind == "node" else VARIANTS[name]
             y = data[kind]
             p = dataclasses.replace(ForecastParams() if kind == "vm" else NODE_PARAMS, **kw)
             os_ = B.origins(y.shape[1], "tune")[::step]
@@ -73,8 +78,11 @@ def params_experiment(data: dict, step: int, names: list[str] | None = None) -> 
                 best = min(_mae(naive[k], truth) for k in NAIVE)
                 ok = ~np.isnan(truth)
                 cover = (truth >= ours[h]["lo"]) & (truth <= ours[h]["hi"])
+                half = len(os_) // 2  # the span's two weeks: is the band's calibration stable over time?
                 r = {"best_naive": best, "ours": _rel(_mae(ours[h]["mean"], truth), best),
-                     "coverage_80": round(float(cover[ok].mean()) * 100, 1)}
+                     "coverage_80": round(float(cover[ok].mean()) * 100, 1),
+                     "coverage_80_by_week": [round(float(cover[:, c][ok[:, c]].mean()) * 100, 1)
+                                             for c in (slice(0, half), slice(half, None))]}
                 for a in (0.5, 0.75):
                     r[f"shrink_{a}"] = _rel(_mae(a * ours[h]["mean"] + (1 - a) * naive["last_value"], truth), best)
                 out[f"{name}/{kind}/h{h}"] = r

@@ -26,8 +26,9 @@ A predictor without enough history falls back to the next coarser one (week_avg 
 The weights are fitted per horizon on the series' own last ``train_days`` days of origins: a least-squares
 fit pooled over all series (each scaled to unit mean absolute value) gives shared weights, and each series'
 ridge fit is shrunk towards them (``ridge``). Weights are fitted at a few horizons (:data:`FIT_HORIZONS`) and
-interpolated between them. The 80 % band is the 10 % / 90 % quantile of each series' in-sample errors at that
-horizon, times a factor that grows with the horizon (``band_scales``, interpolated in ``h``): in-sample errors
+interpolated between them. The 80 % band is the 10 % / 90 % quantile of each series' errors at that horizon:
+up to ``shrink_max_h`` those of the held-out check's last 7 days (out of sample and recent), beyond it the
+in-sample errors; times a factor per horizon (``band_scales``, interpolated in ``h``): in-sample errors
 understate out-of-sample ones, more so the further ahead. The factors were chosen so that out-of-sample coverage
 is 80 % on the tuning span of bench/forecast.py, separately for single guests (:class:`ForecastParams`' default)
 and for nodes (:data:`NODE_PARAMS`: sums of many guests, whose in-sample errors understate more).
@@ -56,9 +57,10 @@ class ForecastParams:
     free_sum: bool = True  # weights need not sum to 1 (a median below the mean helps the MAE on bursty load)
     l1_iters: int = 3  # IRLS passes: the fit minimises absolute error (the MAE), not squared error
     l1_delta: float = 0.05  # floor of |error| in the IRLS weights, x the series' mean absolute value
-    #: (horizon h, factor) knots: the in-sample error quantiles are multiplied by the factor interpolated
-    #: linearly in h (constant beyond the last knot)
-    band_scales: tuple[tuple[float, float], ...] = ((1, 1.1), (12, 1.15), (24, 1.2), (48, 1.35))
+    #: (horizon h, factor) knots: the error quantiles (held-out errors up to ``shrink_max_h`` with
+    #: ``band_holdout``, in-sample beyond) are multiplied by the factor interpolated linearly in h (constant
+    #: beyond the last knot). Chosen at 1 h and 24 h; 6 h repeats 1 h, 12 h is what the in-sample band had there
+    band_scales: tuple[tuple[float, float], ...] = ((1, 1.15), (6, 1.15), (12, 1.15), (24, 1.2), (48, 1.35))
     band_lo: float = 0.1
     band_hi: float = 0.9
     clip_min: float | None = 0.0  # forecasts and band are clipped at this (None = unbounded)
@@ -71,10 +73,14 @@ class ForecastParams:
     shrink_power: float = 1.0  # inverse rule: a = e_last^p / (e_fit^p + e_last^p) (larger p = sharper)
     shrink_iters: int = 1  # IRLS passes of the held-out fit
     shrink_max_h: int = 6  # the check applies to fitted horizons up to this many hours
+    #: at the checked horizons the band is made of the chosen forecaster's held-out errors (the latest
+    #: ``shrink_days``: out of sample and recent, so a calmer or busier week shows at once) instead of the
+    #: in-sample errors; ``band_scales`` then hold the factors of both
+    band_holdout: bool = True
 
 
 #: node series (a node's summed guests): bands calibrated on the bench's 20 summed nodes
-NODE_PARAMS = ForecastParams(band_scales=((1, 1.1), (6, 1.35), (24, 1.4), (48, 1.4)))
+NODE_PARAMS = ForecastParams(band_scales=((1, 1.0), (6, 1.0), (12, 1.3667), (24, 1.4), (48, 1.4)))
 
 
 @dataclass
@@ -230,8 +236,10 @@ def _fit(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams, iter
     return w, err
 
 
-def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams) -> np.ndarray:
-    """Weight ``a (S,)`` of the fitted forecast against the last value, from a held-out check.
+def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams) -> tuple[np.ndarray, np.ndarray | None]:
+    """Weight ``a (S,)`` of the fitted forecast against the last value, from a held-out check, and the
+    held-out errors ``(S, 24 shrink_days)`` of the forecast that weight makes (NaN where no target; None
+    without a check).
 
     The regression is refitted on all but the latest ``p.shrink_days`` days of origins (``X (S, n, k)``,
     ``tgt``/``rw (S, n)``) and its mean absolute error on those days compared with the last value's: a series
@@ -241,20 +249,23 @@ def _shrink(X: np.ndarray, tgt: np.ndarray, rw: np.ndarray, p: ForecastParams) -
     S, n, _ = X.shape
     nh = p.shrink_days * DAY_H
     if n - nh < 2 * DAY_H or nh < 1:
-        return np.ones(S)
+        return np.ones(S), None
     tr, ho = slice(0, n - nh), slice(n - nh, n)
     w, _ = _fit(X[:, tr], tgt[:, tr], rw[:, tr], p, p.shrink_iters)
     r = rw[:, ho]
     seen = r.sum(axis=1)
     cnt = np.maximum(seen, 1.0)
-    e_fit = (np.abs(tgt[:, ho] - np.einsum("snk,sk->sn", X[:, ho], w)) * r).sum(axis=1) / cnt
-    e_last = (np.abs(tgt[:, ho] - X[:, ho, 0]) * r).sum(axis=1) / cnt
+    d_fit = tgt[:, ho] - np.einsum("snk,sk->sn", X[:, ho], w)
+    d_last = tgt[:, ho] - X[:, ho, 0]
+    e_fit = (np.abs(d_fit) * r).sum(axis=1) / cnt
+    e_last = (np.abs(d_last) * r).sum(axis=1) / cnt
     if p.shrink_rule == "select":
         a = (e_fit <= e_last).astype(float)
     else:
         ef, el = e_fit ** p.shrink_power, e_last ** p.shrink_power
         a = np.where(ef + el > 0, el / np.maximum(ef + el, 1e-300), 1.0)
-    return np.where(seen > 0, a, 1.0)
+    a = np.where(seen > 0, a, 1.0)
+    return a, np.where(r > 0, a[:, None] * d_fit + (1.0 - a)[:, None] * d_last, np.nan)
 
 
 def row_quantiles(x: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, ...]:
@@ -311,13 +322,16 @@ def forecast(y: np.ndarray, end_hour: int, horizon: int = 48, params: ForecastPa
         tgt = hist.yf[:, o + h - 1]
         rw = hist.ok[:, o + h - 1].astype(float)
         W[:, i], err = _fit(X, tgt, rw, p, p.l1_iters)
+        band_err = None
         if p.shrink_days > 0 and h <= p.shrink_max_h:
-            a = _shrink(X, tgt, rw, p)  # (S,)
+            a, held = _shrink(X, tgt, rw, p)  # (S,), (S, nh)
             W[:, i] *= a[:, None]
             W[:, i, 0] += 1.0 - a
             err = a[:, None] * err + (1.0 - a)[:, None] * (tgt - X[:, :, 0])
-        err = np.where(rw > 0, err, np.nan)
-        Qlo[:, i], Qhi[:, i] = row_quantiles(err, (p.band_lo, p.band_hi))
+            band_err = held if p.band_holdout else None
+        if band_err is None:
+            band_err = np.where(rw > 0, err, np.nan)
+        Qlo[:, i], Qhi[:, i] = row_quantiles(band_err, (p.band_lo, p.band_hi))
     # interpolate weights and band offsets to every horizon, in h
     hs = np.arange(1, H + 1)
     fh = np.asarray(fit_h, dtype=float)

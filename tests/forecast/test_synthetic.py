@@ -144,3 +144,20 @@ def test_short_horizons_fall_back_to_the_last_value_where_the_fit_stopped_workin
     unchecked = forecast(y, END, 24, dataclasses.replace(ForecastParams(), shrink_days=0))
     assert abs(unchecked.mean[1, 0] - y[1, -1]) > 0.2  # without the check the stale cycle weights remain
     assert f.mean[1, 23] == pytest.approx(unchecked.mean[1, 23])  # beyond shrink_max_h nothing changes
+
+
+def test_short_horizon_band_follows_the_latest_week():
+    """``band_holdout``: up to ``shrink_max_h`` the band is made of the held-out week's errors, so a series that
+    calmed down a week ago gets a band as narrow as its calm noise (80 % of its calm future inside), where the
+    in-sample band still carries the busy weeks before; beyond ``shrink_max_h`` nothing changes."""
+    rng = np.random.default_rng(2)
+    S, calm = 200, 7 * 24
+    sd = np.where(np.arange(T + 1) < T - calm, 6.0, 1.0)
+    y = 40.0 + rng.normal(0.0, 1.0, (S, T + 1)) * sd  # white noise: busy, then calm for the last 7 days
+    f = forecast(y[:, :T], END, 24)
+    old = forecast(y[:, :T], END, 24, dataclasses.replace(ForecastParams(), band_holdout=False))
+    width, old_width = (f.hi - f.lo)[:, 0], (old.hi - old.lo)[:, 0]
+    assert np.median(width) < 0.5 * np.median(old_width)
+    inside = (y[:, T] >= f.lo[:, 0]) & (y[:, T] <= f.hi[:, 0])
+    assert 0.7 <= inside.mean() <= 0.92
+    assert np.allclose((f.hi - f.lo)[:, 23], (old.hi - old.lo)[:, 23])
