@@ -178,8 +178,8 @@ def alerts(settings: Settings, fc: dict[str, Any], snapshot: ClusterSnapshot, th
            now: float) -> list[dict[str, Any]]:
     """Nodes predicted to cross their threshold: when, by how much, how sure (severity critical/warning/info).
 
-    critical: the mean forecast crosses within ``forecast.critical_hours``; warning: later within the horizon;
-    info: only the upper 80 % band crosses. ``probability`` = P(load > threshold) at the predicted peak, from
+    critical: the mean forecast reaches the threshold within ``forecast.critical_hours``; warning: later within
+    the horizon; info: only the upper 80 % band reaches it. ``probability`` = P(load > threshold) at the predicted peak, from
     the band read as a normal distribution.
     """
     h: Hourly = fc["hourly"]
@@ -194,8 +194,9 @@ def alerts(settings: Settings, fc: dict[str, Any], snapshot: ClusterSnapshot, th
             if node not in online or np.isnan(h.values[m][i]).all():
                 continue
             mean, lo, hi = f.mean[i], f.lo[i], f.hi[i]
-            over_mean = np.flatnonzero(mean > thr)
-            over_hi = np.flatnonzero(hi > thr)
+            # "reaches": with forecasts cut at 100 %, a 100 % threshold still alerts on a node forecast to saturate
+            over_mean = np.flatnonzero(mean >= thr)
+            over_hi = np.flatnonzero(hi >= thr)
             if not len(over_hi):
                 continue
             if len(over_mean):

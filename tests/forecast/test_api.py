@@ -80,6 +80,28 @@ def test_node_forecasts_stop_at_100_pct_and_guests_do_not():
         assert guest[m].hi.max() > 100.0
 
 
+def test_a_100_pct_threshold_alerts_on_a_node_forecast_to_saturate():
+    """Forecasts stop at 100 %: a node whose CPU climbs towards full must still reach a 100 % threshold,
+    a quiet one must not."""
+    import numpy as np
+
+    from proxbalance.config import load_settings
+    from proxbalance.forecasts import Hourly, alerts, forecast_both
+    from tests.engine.builders import make_node, make_snapshot
+
+    rng = np.random.default_rng(4)
+    T = 24 * 21
+    climbing = 40.0 + 58.0 * np.arange(T) / T + rng.normal(0.0, 0.5, T)  # ~98 % now, rising ~2.8 points a day
+    quiet = 30.0 + rng.normal(0.0, 2.0, T)
+    h = Hourly(["hot", "calm"], {"cpu": np.stack([climbing, quiet]), "memory": np.stack([quiet, quiet])}, T)
+    fc = {"hourly": h, **forecast_both(h, 48, "node")}
+    assert fc["cpu"].mean[0].max() == 100.0  # the climb goes on beyond 100 %: cut at the cap
+    snap = make_snapshot([make_node("hot", cpu=0.98), make_node("calm", cpu=0.3)], [], fill=False)
+    found = alerts(load_settings(env={}), fc, snap, {"cpu": 100.0, "memory": 100.0}, now=T * 3600.0)
+    assert [(a["node"], a["metric"]) for a in found] == [("hot", "cpu")]
+    assert found[0]["severity"] in ("critical", "warning") and found[0]["predicted_peak_pct"] == 100.0
+
+
 def test_probability_reads_a_band_cut_at_100_pct_from_its_lower_half():
     from proxbalance.forecasts import Z80, _prob_above
 
