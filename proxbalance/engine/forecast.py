@@ -329,9 +329,13 @@ def forecast(y: np.ndarray, end_hour: int, horizon: int = 48, params: ForecastPa
             W[:, i, 0] += 1.0 - a
             err = a[:, None] * err + (1.0 - a)[:, None] * (tgt - X[:, :, 0])
             band_err = held if p.band_holdout else None
-        if band_err is None:
-            band_err = np.where(rw > 0, err, np.nan)
-        Qlo[:, i], Qhi[:, i] = row_quantiles(band_err, (p.band_lo, p.band_hi))
+        in_sample = np.where(rw > 0, err, np.nan)
+        Qlo[:, i], Qhi[:, i] = row_quantiles(in_sample if band_err is None else band_err, (p.band_lo, p.band_hi))
+        if band_err is not None:
+            few = (~np.isnan(band_err)).sum(axis=1) < DAY_H  # too few held-out errors for the tails: in-sample
+            if few.any():
+                lo_q, hi_q = row_quantiles(in_sample[few], (p.band_lo, p.band_hi))
+                Qlo[few, i], Qhi[few, i] = lo_q, hi_q
     # interpolate weights and band offsets to every horizon, in h
     hs = np.arange(1, H + 1)
     fh = np.asarray(fit_h, dtype=float)

@@ -161,3 +161,16 @@ def test_short_horizon_band_follows_the_latest_week():
     inside = (y[:, T] >= f.lo[:, 0]) & (y[:, T] <= f.hi[:, 0])
     assert 0.7 <= inside.mean() <= 0.92
     assert np.allclose((f.hi - f.lo)[:, 23], (old.hi - old.lo)[:, 23])
+
+
+def test_a_series_without_a_held_out_week_keeps_its_in_sample_band():
+    """Too few held-out errors (a guest stopped for most of the last week) for 10 / 90 % tails: its band at the
+    checked horizons is made of the in-sample errors, as without ``band_holdout``; a full series' is not."""
+    rng = np.random.default_rng(5)
+    y = 40.0 + rng.normal(0.0, 5.0, (2, T))
+    y[1, -7 * 24 + 5:] = np.nan  # 5 held-out hours left
+    f = forecast(y, END, 24)
+    old = forecast(y, END, 24, dataclasses.replace(ForecastParams(), band_holdout=False))
+    width, old_width = (f.hi - f.lo)[:, 0], (old.hi - old.lo)[:, 0]
+    assert width[1] == pytest.approx(old_width[1], rel=1e-12) and width[1] > 10.0
+    assert width[0] != pytest.approx(old_width[0], rel=1e-6)
