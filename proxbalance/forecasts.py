@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 HOUR = 3600
 METRICS = ("cpu", "memory")
 Z80 = 1.2815515655446004  # standard normal 90 % quantile: an 80 % band is mean +- Z80 sigma
-CAP_PCT = 100.0  # a node's CPU and memory use are measured as a share of what it has: nothing goes above
-#: node series here are percent of capacity: forecasts and bands stop at 100 % (a guest's CPU can exceed
-#: 100 % of its vCPUs a little, the QEMU threads beside them, so guests stay unbounded)
+CAP_PCT = 100.0  # a node's measured CPU and memory use (percent of its capacity) never go above this
+#: node forecasts and bands stop at CAP_PCT; guests stay unbounded (a VM's CPU can exceed its vCPUs a little:
+#: the QEMU threads beside them)
 NODE_PCT_PARAMS = dataclasses.replace(NODE_PARAMS, clip_max=CAP_PCT)
 
 
@@ -116,7 +116,8 @@ class _Part:
 
 
 def _params(kind: str) -> ForecastParams:
-    """The forecaster's parameters for ``kind`` ("node" or "guest"): they differ in the band's calibration."""
+    """The forecaster's parameters for ``kind`` ("node" or "guest"): they differ in the band's calibration, and
+    node forecasts stop at 100 %."""
     return NODE_PCT_PARAMS if kind == "node" else ForecastParams()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from proxbalance.api import create_app
@@ -65,8 +66,6 @@ def test_node_forecasts_stop_at_100_pct_and_guests_do_not():
     """A node's measured CPU never exceeds 100 %: neither do its forecast and band. A node near full load
     with noise has an uncut upper band above 100 %; the service's node forecast cuts it, a guest's does not
     (a VM's CPU can exceed its vCPUs a little)."""
-    import numpy as np
-
     from proxbalance.engine.forecast import NODE_PARAMS, forecast
     from proxbalance.forecasts import Hourly, forecast_both
 
@@ -83,8 +82,6 @@ def test_node_forecasts_stop_at_100_pct_and_guests_do_not():
 def test_a_100_pct_threshold_alerts_on_a_node_forecast_to_saturate():
     """Forecasts stop at 100 %: a node whose CPU climbs towards full must still reach a 100 % threshold,
     a quiet one must not."""
-    import numpy as np
-
     from proxbalance.config import load_settings
     from proxbalance.forecasts import Hourly, alerts, forecast_both
     from tests.engine.builders import make_node, make_snapshot
