@@ -180,8 +180,8 @@ def alerts(settings: Settings, fc: dict[str, Any], snapshot: ClusterSnapshot, th
     """Nodes predicted to cross their threshold: when, by how much, how sure (severity critical/warning/info).
 
     critical: the mean forecast reaches the threshold within ``forecast.critical_hours``; warning: later within
-    the horizon; info: only the upper 80 % band reaches it. ``probability`` = P(load > threshold) at the predicted peak, from
-    the band read as a normal distribution.
+    the horizon; info: only the upper 80 % band reaches it. ``probability`` = P(load > threshold) at the
+    predicted peak, from the band read as a normal distribution.
     """
     h: Hourly = fc["hourly"]
     current = {n.name: {"cpu": n.cpu * 100.0, "memory": n.mem / max(n.maxmem, 1) * 100.0} for n in snapshot.nodes}

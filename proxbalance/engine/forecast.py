@@ -322,20 +322,19 @@ def forecast(y: np.ndarray, end_hour: int, horizon: int = 48, params: ForecastPa
         tgt = hist.yf[:, o + h - 1]
         rw = hist.ok[:, o + h - 1].astype(float)
         W[:, i], err = _fit(X, tgt, rw, p, p.l1_iters)
-        band_err = None
+        held = None  # (S, nh) held-out errors the band is made of, if any
         if p.shrink_days > 0 and h <= p.shrink_max_h:
-            a, held = _shrink(X, tgt, rw, p)  # (S,), (S, nh)
+            a, held = _shrink(X, tgt, rw, p)  # (S,), (S, nh) or None
             W[:, i] *= a[:, None]
             W[:, i, 0] += 1.0 - a
             err = a[:, None] * err + (1.0 - a)[:, None] * (tgt - X[:, :, 0])
-            band_err = held if p.band_holdout else None
-        in_sample = np.where(rw > 0, err, np.nan)
-        Qlo[:, i], Qhi[:, i] = row_quantiles(in_sample if band_err is None else band_err, (p.band_lo, p.band_hi))
-        if band_err is not None:
-            few = (~np.isnan(band_err)).sum(axis=1) < DAY_H  # too few held-out errors for the tails: in-sample
+            held = held if p.band_holdout else None
+        err = np.where(rw > 0, err, np.nan)
+        Qlo[:, i], Qhi[:, i] = row_quantiles(err if held is None else held, (p.band_lo, p.band_hi))
+        if held is not None:  # too few held-out errors for the 10 / 90 % tails: the in-sample band
+            few = (~np.isnan(held)).sum(axis=1) < DAY_H
             if few.any():
-                lo_q, hi_q = row_quantiles(in_sample[few], (p.band_lo, p.band_hi))
-                Qlo[few, i], Qhi[few, i] = lo_q, hi_q
+                Qlo[few, i], Qhi[few, i] = row_quantiles(err[few], (p.band_lo, p.band_hi))
     # interpolate weights and band offsets to every horizon, in h
     hs = np.arange(1, H + 1)
     fh = np.asarray(fit_h, dtype=float)
