@@ -13,10 +13,11 @@ cluster total on that node, so the gain of a move is ``score[g, src] - score[g, 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
+from . import kernels
 from .arrays import KINDS, ClusterArrays
 
 
@@ -100,8 +101,7 @@ class State:
         return s
 
 
-WIDE_SHARE = 0.25  # step terms: columns where more than this share of the rows cross a tier are evaluated together
-DENSE_CELLS = 1 << 14  # step terms on windows up to this many cells skip the per-column loop
+DENSE_CELLS = 1 << 14  # marginals with a zero region on windows up to this many cells skip the per-column loop
 
 
 class View:
@@ -113,10 +113,23 @@ class View:
         self.cols = np.asarray(cols, dtype=np.int64)
         self.full_rows = len(self.rows) == len(state.cur) and (
             len(self.rows) == 0 or (self.rows[0] == 0 and self.rows[-1] == len(self.rows) - 1))
-        cur = state.cur if self.full_rows else state.cur[self.rows]
-        self.on = cur[:, None] == self.cols[None, :]  # (m, c): the row's own node
-        self.on_i, self.on_j = np.nonzero(self.on)
+        self.cur = state.cur if self.full_rows else state.cur[self.rows]  # (m,) each row's node
+        self.on = self.cur[:, None] == self.cols[None, :]  # (m, c): the row's own node
         self._cache: dict = {}
+
+    @cached_property
+    def _own_cells(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.nonzero(self.on)
+
+    @property
+    def on_i(self) -> np.ndarray:
+        """Row index (within the window) of each own-node cell."""
+        return self._own_cells[0]
+
+    @property
+    def on_j(self) -> np.ndarray:
+        """Column index (within the window) of each own-node cell."""
+        return self._own_cells[1]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -222,13 +235,6 @@ class View:
 
     def _step_marginal(self, tiers, kind, r, prop, prop_from, load_offset) -> np.ndarray:
         thr, pen = tiers
-
-        def h(u, _cols=None):
-            out = pen[np.searchsorted(thr, u, side="left")]
-            if prop:
-                out = out + prop * np.maximum(u * 100.0 - prop_from, 0.0)
-            return out
-
         L, C, cols = self.load(kind, r), self.cap(r), self.cols
         if load_offset is not None:
             L = L + load_offset[cols]
@@ -238,42 +244,11 @@ class View:
         lo = min(thr[0] if len(thr) else np.inf, prop_from / 100.0 if prop else np.inf)
         if float(((L + float(np.abs(d).max())) / C).max()) <= lo:
             return np.zeros(self.shape)
-        u = L / C
-        hL = h(u)
-        if len(d) * len(L) <= DENSE_CELLS and len(L) > 8:  # small window, many columns: one dense pass
-            util = self.util_added(kind, r) if load_offset is None else (L[None, :] + d[:, None]) / C[None, :]
-            out = h(util) - hL[None, :]
-            self._fix_own(out, h, L, C, cols, d, hL)
-            return out
-        out = np.zeros(self.shape)
-        order, dsorted = self._demand_order(kind, r, d)
-        wide, lims = [], []
-        for j in range(len(cols)):
-            k = int(np.searchsorted(thr, u[j], side="left"))
-            nxt = thr[k] if k < len(thr) else np.inf
-            if prop:
-                nxt = min(nxt, max(prop_from / 100.0, u[j]))
-            if not np.isfinite(nxt):
-                continue
-            # rows with (L + d) / C > nxt; with prop active above L every row counts (d > 0)
-            lim = nxt * C[j] - L[j]
-            start = int(np.searchsorted(dsorted, lim, side="right"))
-            if start >= len(d):
-                continue
-            if len(d) - start > WIDE_SHARE * len(d) and not np.isnan(lim):  # many rows: one pass for all such
-                wide.append(j)
-                lims.append(lim)
-                continue
-            act = order[start:]
-            out[act, j] = h((L[j] + d[act]) / C[j]) - hL[j]
-        if wide:
-            self._wide_columns(out, h, L, C, d, hL, np.array(wide), np.array(lims))
-        self._fix_own(out, h, L, C, cols, d, hL)
-        return out
+        return kernels.step_window(L, C, d, self.cur, cols, thr, pen, float(prop), float(prop_from))
 
-    @staticmethod
-    def _wide_columns(out, h, L, C, d, hL, wide: np.ndarray, lims: np.ndarray) -> None:
-        """The per-column step of :meth:`_step_marginal` for the columns ``wide`` at once: cells of rows with
-        ``d > lims[j]`` (and NaN demand, which sorts last) get ``h((L + d) / C) - h(L / C)``, the others 0."""
-        vals = h((L[wide][None, :] + d[:, None]) / C[wide][None, :]) - hL[wide][None, :]
-        out[:, wide] = np.where(~(d[:, None] <= lims[None, :]), vals, 0.0)
+    def power_marginal(self, coef: np.ndarray, squarings: int, kind: str, r: int) -> np.ndarray:
+        """:meth:`marginal` of ``h(u) = coef[node] * max(u, 0) ** (2 ** squarings)`` (``coef`` ``(N,)`` by node
+        index), in one compiled pass (:func:`kernels.power_window`)."""
+        d = self.demand(kind, r)
+        return kernels.power_window(self.load(kind, r), self.cap(r), d, self.cur, self.cols,
+                                    np.ascontiguousarray(coef, dtype=float), int(squarings))

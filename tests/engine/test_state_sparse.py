@@ -53,22 +53,47 @@ def test_sparse_marginal_two_columns():
                                   View(st, rows, cols).marginal(h, "now", CPU))
 
 
+def _numpy_step_curve(levels, prop, prop_from):
+    """The tier curve of ``View.step_marginal`` in plain numpy (its definition, evaluated on every cell)."""
+    thr = np.array(sorted(t for t, _ in levels)) / 100.0
+    pen = np.array([0.0] + [p for _, p in sorted(levels)])
+
+    def h(u, _cols):
+        return pen[np.searchsorted(thr, u, side="left")] + prop * np.maximum(u * 100.0 - prop_from, 0.0)
+    return h
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("offset", [False, True])
-def test_step_marginal_wide_columns_equal_per_column(seed, offset, monkeypatch):
-    """Columns evaluated together (WIDE_SHARE) give what the per-column pass gives, with or without an offset."""
-    from proxbalance.engine import state as st_mod
-
+@pytest.mark.parametrize("window", ["all", "hot rows x 11 nodes"])
+def test_step_marginal_equals_the_curve_on_every_cell(seed, offset, window):
+    """The compiled step kernel (cells that cannot reach the next tier skipped) gives exactly the numpy
+    curve's marginal on every cell, own nodes included, with or without a load offset."""
     st = _state(seed)
     rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
+    if window != "all":
+        rows, cols = np.flatnonzero(st.cur == int(np.argmax(st.n["blend"][:, CPU]))), cols[::4]
     u = st.n["blend"][:, CPU] / st.a.cap[:, CPU] * 100
     levels = [(float(np.quantile(u, q)), p) for q, p in ((0.3, 5.0), (0.6, 20.0), (0.9, 80.0))]
     off = np.linspace(0, 2.0, st.a.n_nodes) if offset else None
-    got = {}
-    for share in (1.0, 0.25, 0.0):  # never, the default, every column with a row crossing
-        monkeypatch.setattr(st_mod, "WIDE_SHARE", share)
-        got[share] = View(st, rows, cols).step_marginal(levels, "blend", CPU, prop=3.0, prop_from=levels[0][0],
-                                                        load_offset=off)
-    assert np.abs(got[1.0]).max() > 0
-    np.testing.assert_array_equal(got[0.25], got[1.0])
-    np.testing.assert_array_equal(got[0.0], got[1.0])
+    for prop in (0.0, 3.0):
+        got = View(st, rows, cols).step_marginal(levels, "blend", CPU, prop=prop, prop_from=levels[0][0],
+                                                 load_offset=off)
+        shifted = State(st.a)
+        if off is not None:
+            shifted.n["blend"][:, CPU] += off
+        want = View(shifted, rows, cols).marginal(_numpy_step_curve(levels, prop, levels[0][0]), "blend", CPU)
+        assert np.abs(want).max() > 0 and (want == 0).any()
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("squarings", [0, 1, 3])
+def test_power_marginal_equals_the_numpy_curve(seed, squarings):
+    """The compiled balance curve equals ``coef[node] * max(u, 0) ** 2**k`` evaluated by numpy on every cell."""
+    st = _state(seed)
+    rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
+    coef = np.linspace(0.5, 2.0, st.a.n_nodes)
+    got = View(st, rows, cols).power_marginal(coef, squarings, "blend", MEM)
+    want = View(st, rows, cols).marginal(lambda x, c: np.maximum(x, 0.0) ** (2 ** squarings) * coef[c], "blend", MEM)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

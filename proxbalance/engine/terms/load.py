@@ -126,18 +126,10 @@ def balance(v, a):
             continue
         # (N,) coefficient: weight * share * 2/p * node size relative to the mean
         coef = (a["balance_weight"] * w * 2.0 / p) * (v.a.cap[:, r] / v.state.cap_mean[r])
-
-        def h(u, cols, coef=coef):
-            x = np.maximum(u, 0.0)
-            if p in (1.0, 2.0, 4.0, 8.0, 16.0):  # in-place repeated squaring
-                for _ in range(int(np.log2(p))):
-                    x *= x
-            else:
-                x = _pow(x, p)
-            x *= coef[cols]
-            return x
-
-        m = v.marginal(h, "blend", r)
+        if p in (1.0, 2.0, 4.0, 8.0, 16.0):  # repeated squaring, compiled
+            m = v.power_marginal(coef, int(np.log2(p)), "blend", r)
+        else:
+            m = v.marginal(lambda u, cols, coef=coef: _pow(np.maximum(u, 0.0), p) * coef[cols], "blend", r)
         if out is None:
             out = m
         else:
