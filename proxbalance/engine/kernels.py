@@ -108,32 +108,44 @@ def step_window(L, C, d, cur, cols, thr, pen, prop, prop_from):
     return out
 
 
+POWER, HINGE, STEP = 0, 1, 2  # the curves of :func:`curve_window`
+
+
 @_jit(inline="always")
-def _power(u, coef, nsq):
-    """``coef * max(u, 0) ** (2 ** nsq)`` by ``nsq`` squarings (NaN stays NaN)."""
-    x = u if not (u <= 0.0) else 0.0
-    for _ in range(nsq):
-        x *= x
-    return x * coef
+def _curve(curve, u, k, s1, s2, off, nsq):
+    """``h(u)`` of one node (coefficient ``k``):
+
+    * POWER: ``max(u, 0) ** (2 ** nsq) * k`` (``nsq`` squarings; the balance curve);
+    * HINGE: ``k * max(u * s1 * s2 - off, 0)`` (points per unit above a limit);
+    * STEP: ``k`` where ``u * s1 * s2 > off``, else 0.
+
+    NaN ``u`` gives NaN (POWER, HINGE) or 0 (STEP), as the numpy formulas do."""
+    if curve == POWER:
+        x = u if not (u <= 0.0) else 0.0
+        for _ in range(nsq):
+            x *= x
+        return x * k
+    x = u * s1 * s2
+    if curve == HINGE:
+        x = x - off
+        return k * (x if not (x <= 0.0) else 0.0)
+    return k if x > off else 0.0
 
 
 @_jit
-def power_window(L, C, d, cur, cols, coef, nsq):
-    """Marginal of the balance curve :func:`_power` with the coefficient ``coef[cols_j]`` (``coef`` ``(N,)``
-    by node index) on every cell."""
+def curve_window(L, C, d, cur, cols, curve, k, s1, s2, off, nsq):
+    """Marginal of :func:`_curve` on every cell, node ``cols_j`` taking coefficient ``k_j`` (``k`` ``(c,)``)."""
     m, c = len(d), len(L)
     out = np.empty((m, c))
     hL = np.empty(c)
-    k = np.empty(c)
     for j in range(c):
-        k[j] = coef[cols[j]]
-        hL[j] = _power(L[j] / C[j], k[j], nsq)
+        hL[j] = _curve(curve, L[j] / C[j], k[j], s1, s2, off, nsq)
     own = _own_cols(cur, cols)
     for i in range(m):
         di = d[i]
         for j in range(c):
-            out[i, j] = _power((L[j] + di) / C[j], k[j], nsq) - hL[j]
+            out[i, j] = _curve(curve, (L[j] + di) / C[j], k[j], s1, s2, off, nsq) - hL[j]
         jo = own[i]
         if jo >= 0:
-            out[i, jo] = hL[jo] - _power((L[jo] - di) / C[jo], k[jo], nsq)
+            out[i, jo] = hL[jo] - _curve(curve, (L[jo] - di) / C[jo], k[jo], s1, s2, off, nsq)
     return out

@@ -101,6 +101,7 @@ class State:
         return s
 
 
+CURVES = {"power": kernels.POWER, "hinge": kernels.HINGE, "step": kernels.STEP}
 DENSE_CELLS = 1 << 14  # marginals with a zero region on windows up to this many cells skip the per-column loop
 
 
@@ -246,9 +247,19 @@ class View:
             return np.zeros(self.shape)
         return kernels.step_window(L, C, d, self.cur, cols, thr, pen, float(prop), float(prop_from))
 
-    def power_marginal(self, coef: np.ndarray, squarings: int, kind: str, r: int) -> np.ndarray:
-        """:meth:`marginal` of ``h(u) = coef[node] * max(u, 0) ** (2 ** squarings)`` (``coef`` ``(N,)`` by node
-        index), in one compiled pass (:func:`kernels.power_window`)."""
-        d = self.demand(kind, r)
-        return kernels.power_window(self.load(kind, r), self.cap(r), d, self.cur, self.cols,
-                                    np.ascontiguousarray(coef, dtype=float), int(squarings))
+    def curve_marginal(self, curve: str, kind: str, r: int, coef, scale: tuple[float, float] = (1.0, 1.0),
+                       offset: float = 0.0, squarings: int = 0, zero_below: float | None = None) -> np.ndarray:
+        """:meth:`marginal` of a built-in curve in one compiled pass (:func:`kernels.curve_window`):
+
+        * ``"power"``: ``max(u, 0) ** (2 ** squarings) * coef``;
+        * ``"hinge"``: ``coef * max(u * scale[0] * scale[1] - offset, 0)``;
+        * ``"step"``: ``coef`` where ``u * scale[0] * scale[1] > offset``, else 0.
+
+        ``coef``: a number, or ``(N,)`` by node index. ``zero_below`` as in :meth:`marginal`."""
+        L, C, d = self.load(kind, r), self.cap(r), self.demand(kind, r)
+        if zero_below is not None and len(L) and len(d):
+            if float(((L + float(np.abs(d).max())) / C).max()) <= zero_below:
+                return np.zeros(self.shape)
+        k = np.broadcast_to(np.asarray(coef, dtype=float), (self.a.n_nodes,))[self.cols]
+        return kernels.curve_window(L, C, d, self.cur, self.cols, CURVES[curve], k, float(scale[0]),
+                                    float(scale[1]), float(offset), int(squarings))

@@ -87,13 +87,37 @@ def test_step_marginal_equals_the_curve_on_every_cell(seed, offset, window):
         np.testing.assert_array_equal(got, want)
 
 
+def _numpy_curve(curve: str, coef: np.ndarray, zb: float):
+    """The compiled curves written as the terms wrote them in numpy (before the kernels)."""
+    return {
+        "power": lambda x, c: np.maximum(x, 0.0) ** 8 * coef[c],
+        "hinge": lambda x, c: coef[c] * np.maximum(x * 100.0 - 100.0 * zb, 0.0),
+        "step": lambda x, c: np.where(x * 7.0 * 100.0 > 700.0 * zb, coef[c], 0.0),
+    }[curve]
+
+
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("squarings", [0, 1, 3])
-def test_power_marginal_equals_the_numpy_curve(seed, squarings):
-    """The compiled balance curve equals ``coef[node] * max(u, 0) ** 2**k`` evaluated by numpy on every cell."""
+@pytest.mark.parametrize("curve", ["power", "hinge", "step"])
+@pytest.mark.parametrize("kind,r", [("blend", MEM), ("now", CFG), ("slope", CPU)])
+@pytest.mark.parametrize("window", ["all", "hot rows x 11 nodes"])
+def test_curve_marginal_equals_the_numpy_curve(seed, curve, kind, r, window):
+    """The compiled balance / hinge / step curves equal their numpy formulas' marginal on every cell (own nodes
+    included; negative demand in the slope kind)."""
     st = _state(seed)
     rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
+    if window != "all":  # the hottest node's rows on it and every fourth node
+        hot = int(np.argmax(st.n[kind][:, r] / st.a.cap[:, r]))
+        rows, cols = np.flatnonzero(st.cur == hot), np.union1d(cols[::4], [hot])
+    u = st.n[kind][:, r] / st.a.cap[:, r]
+    # a limit the window's cells cross: the median node, or just under the hottest node (its rows leaving it)
+    zb = float(np.median(u)) if window == "all" else float(u.max()) * 0.999
     coef = np.linspace(0.5, 2.0, st.a.n_nodes)
-    got = View(st, rows, cols).power_marginal(coef, squarings, "blend", MEM)
-    want = View(st, rows, cols).marginal(lambda x, c: np.maximum(x, 0.0) ** (2 ** squarings) * coef[c], "blend", MEM)
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    kw = {"power": {"squarings": 3}, "hinge": {"scale": (100.0, 1.0), "offset": 100.0 * zb},
+          "step": {"scale": (7.0, 100.0), "offset": 700.0 * zb}}[curve]
+    got = View(st, rows, cols).curve_marginal(curve, kind, r, coef, **kw)
+    want = View(st, rows, cols).marginal(_numpy_curve(curve, coef, zb), kind, r)
+    assert np.abs(want).max() > 0
+    if curve == "power":  # numpy's x ** 8 is not bit for bit three squarings
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want)

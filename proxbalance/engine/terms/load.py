@@ -84,11 +84,10 @@ for _p, _r in (("cpu", CPU), ("mem", MEM)):
 def _trend(prefix: str, res: int):
     keys = (f"{prefix}_trend_rising_penalty", "trend_horizon_days", "trend_rising_pct")
 
-    def fn(v, a):
-        def h(u, cols):  # u: slope as a fraction of capacity per day
-            return np.where(u * a["trend_horizon_days"] * 100.0 > a["trend_rising_pct"], a[keys[0]], 0.0)
+    def fn(v, a):  # slope as a fraction of capacity per day, projected over the horizon, in %
         hz = a["trend_horizon_days"]
-        return v.marginal(h, "slope", res, zero_below=a["trend_rising_pct"] / 100.0 / hz if hz > 0 else None)
+        return v.curve_marginal("step", "slope", res, a[keys[0]], scale=(hz, 100.0), offset=a["trend_rising_pct"],
+                                zero_below=a["trend_rising_pct"] / 100.0 / hz if hz > 0 else None)
 
     return keys, fn
 
@@ -127,7 +126,7 @@ def balance(v, a):
         # (N,) coefficient: weight * share * 2/p * node size relative to the mean
         coef = (a["balance_weight"] * w * 2.0 / p) * (v.a.cap[:, r] / v.state.cap_mean[r])
         if p in (1.0, 2.0, 4.0, 8.0, 16.0):  # repeated squaring, compiled
-            m = v.power_marginal(coef, int(np.log2(p)), "blend", r)
+            m = v.curve_marginal("power", "blend", r, coef, squarings=int(np.log2(p)))
         else:
             m = v.marginal(lambda u, cols, coef=coef: _pow(np.maximum(u, 0.0), p) * coef[cols], "blend", r)
         if out is None:
@@ -141,13 +140,13 @@ def balance(v, a):
           help="Per guest above max_guests_per_node (0: 1.25 x the cluster mean).")
 def guest_count(v, a):
     limit = a["max_guests_per_node"] or np.ceil(1.25 * v.state.count_mean)
-    return v.marginal(lambda c, _: a["guest_count_penalty"] * np.maximum(c - limit, 0.0), "now", CNT,
-                      zero_below=float(limit))
+    return v.curve_marginal("hinge", "now", CNT, a["guest_count_penalty"], offset=float(limit),
+                            zero_below=float(limit))
 
 
 @register("mem_overcommit", "penalty", "load", ("mem_overcommit_ratio", "mem_overcommit_penalty_per_pct"),
           help="Configured memory of the node's running guests above ratio x node memory, per %.")
 def mem_overcommit(v, a):
     lim = a["mem_overcommit_ratio"] * 100.0
-    return v.marginal(lambda u, _: a["mem_overcommit_penalty_per_pct"] * np.maximum(u * 100.0 - lim, 0.0),
-                      "now", CFG, zero_below=lim / 100.0)
+    return v.curve_marginal("hinge", "now", CFG, a["mem_overcommit_penalty_per_pct"], scale=(100.0, 1.0),
+                            offset=lim, zero_below=lim / 100.0)
