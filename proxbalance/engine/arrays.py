@@ -63,6 +63,8 @@ class ClusterArrays:
     storage_maps: dict = field(default_factory=dict)  # (need_id, node) -> {src storage: target storage}
     prev_choice: np.ndarray | None = None  # (G,) node chosen by the previous plan (-1: none; terms/stability.py)
     forecast: dict | None = None  # predicted node peaks for terms/forecast.py (set by proxbalance.forecasts)
+    # arrays derived from the fields above once (State.gall); a replace() starts a new one
+    derived: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def strict_groups(self) -> np.ndarray:
         """(Ka,) bool: anti-affinity groups that are hard filters (all of them when unknown)."""

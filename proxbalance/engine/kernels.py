@@ -1,26 +1,30 @@
-"""Compiled cell kernels: the load terms' node-state curves evaluated on a whole View window in one call.
+"""Compiled cell kernels: the load terms' node-state curves, every curve term of a window in one call.
 
 Why compiled (numba): the planner scores small windows (the rows on the hottest node x every node, a few
 cells of a candidate step) hundreds of times per plan. In numpy each curve costs a dozen array operations
 of 3-10 us overhead each, whatever the window's size, which made the term sum of a 12 x 11 window about 1 ms
-(``bench/engine.py`` at 64 x 10,000: about 150 ms of a 350-450 ms plan inside ``View.step_marginal`` and
-``View.marginal``). A kernel walks the cells once. The arithmetic is the numpy formulas' own, operation for
-operation (no fastmath), so the points are bit-identical to what they replace.
+(``bench/engine.py`` at 64 x 10,000: about 150 ms of a 350-450 ms plan in the numpy ``View.step_marginal`` and
+``View.marginal`` they replace). One kernel call walks the window once per curve. The arithmetic is the numpy formulas'
+own, operation for operation and in the same order (no fastmath), so the points are bit-identical to what
+they replace.
 
-Every kernel takes one window of a :class:`~proxbalance.engine.state.View`:
+A curve's marginal on one window, with
 
 * ``L``, ``C``: ``(c,)`` load and capacity of the window's nodes (units of the resource);
-* ``d``: ``(m,)`` the rows' demand (same units); ``cur``: ``(m,)`` each row's node index; ``cols``: ``(c,)``
-  the window's node indices;
+* ``d``: ``(m,)`` the rows' demand (same units); ``own``: ``(m,)`` the column of each row's own node in
+  the window (-1: not in it);
 
-and returns the ``(m, c)`` marginal ``h(with the row) - h(without it)``: off-node cells
-``h((L_j + d_i) / C_j) - h(L_j / C_j)``, the row's own node ``h(L_j / C_j) - h((L_j - d_i) / C_j)``.
+is the ``(m, c)`` ``h(with the row) - h(without it)``: off-node cells ``h((L_j + d_i) / C_j) - h(L_j / C_j)``,
+the row's own node ``h(L_j / C_j) - h((L_j - d_i) / C_j)``. :func:`curve_terms` adds, per term, the weighted
+sum of its curves to a running total (the packing is :mod:`proxbalance.engine.curves`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+TIER, TIER_SHIFTED, POWER, HINGE, STEP = range(5)  # curve shapes (see curves.Curve)
 
 
 def _jit(fn=None, **kw):
@@ -53,9 +57,31 @@ def _tier(u, thr, pen, prop, prop_from):
     return out
 
 
+@_jit(inline="always")
+def _curve(shape, u, k, s1, s2, off, nsq):
+    """``h(u)`` of one node (coefficient ``k``):
+
+    * POWER: ``max(u, 0) ** (2 ** nsq) * k`` (``nsq`` squarings; the balance curve);
+    * HINGE: ``k * max(u * s1 * s2 - off, 0)`` (points per unit above a limit);
+    * STEP: ``k`` where ``u * s1 * s2 > off``, else 0.
+
+    NaN ``u`` gives NaN (POWER, HINGE) or 0 (STEP), as the numpy formulas do."""
+    if shape == POWER:
+        x = u if not (u <= 0.0) else 0.0
+        for _ in range(nsq):
+            x *= x
+        return x * k
+    x = u * s1 * s2
+    if shape == HINGE:
+        x = x - off
+        return k * (x if not (x <= 0.0) else 0.0)
+    return k if x > off else 0.0
+
+
 @_jit
-def _own_cols(cur, cols):
-    """(m,) index into ``cols`` of each row's own node, -1 where it is not in the window (or on no node)."""
+def own_cols(cur, cols):
+    """(m,) index into ``cols`` of each row's own node ``cur`` (m,), -1 where it is not in the window (or
+    the row is on no node)."""
     n = 0
     for x in cols:
         n = max(n, x + 1)
@@ -71,31 +97,50 @@ def _own_cols(cur, cols):
     return own
 
 
+@_jit(inline="always")
+def _all_below(L, C, d, lim):
+    """numpy's ``((L + |d|.max()) / C).max() <= lim``: the window cannot rise above ``lim`` (False with NaN)."""
+    if len(d) == 0 or len(L) == 0:
+        return True
+    dmax = abs(d[0])
+    for i in range(1, len(d)):
+        a = abs(d[i])
+        if a > dmax or a != a:
+            dmax = a
+    for j in range(len(L)):
+        if not ((L[j] + dmax) / C[j] <= lim):
+            return False
+    return True
+
+
 @_jit
-def step_window(L, C, d, cur, cols, thr, pen, prop, prop_from):
-    """Marginal of the tier curve :func:`_tier` (thresholds ``thr`` as fractions, ascending; ``pen``: the
-    points below the first and above each). An off-node cell is computed only where the row can reach the
-    curve's next change above ``L_j`` (the next tier, or the proportional part once it is active): demand
-    above ``lim_j`` = that change x ``C_j`` - ``L_j`` (NaN demand counts as above); every other off-node cell
-    is exactly 0. A row whose demand is under every column's ``lim`` costs one comparison."""
+def _tier_into(out, L, C, d, own, thr, pen, prop, prop_from, lo):
+    """``out`` (m, c) = the marginal of the tier curve :func:`_tier` (thresholds ``thr`` as fractions,
+    ascending, +inf padded; ``pen``: the points below the first and above each, its last value padded).
+    All zero when no cell can rise above ``lo`` (the first threshold or the proportional part's start).
+    Otherwise an off-node cell is computed only where the row can reach the curve's next change above
+    ``L_j`` (the next tier, or the proportional part once it is active): demand above ``lim_j`` = that
+    change x ``C_j`` - ``L_j`` (NaN demand counts as above); every other off-node cell is exactly 0, and a
+    row whose demand is under every column's ``lim`` costs one comparison."""
     m, c = len(d), len(L)
-    out = np.zeros((m, c))
+    out[:, :] = 0.0
+    if _all_below(L, C, d, lo):
+        return
     hL = np.empty(c)
     lim = np.empty(c)  # +inf where no row can change the curve
-    lo = prop_from / 100.0
+    start = prop_from / 100.0
     for j in range(c):
         u = L[j] / C[j]
         hL[j] = _tier(u, thr, pen, prop, prop_from)
         k = _count_below(thr, u)
         nxt = thr[k] if k < len(thr) else np.inf
         if prop != 0.0:
-            nxt = min(nxt, max(lo, u))
+            nxt = min(nxt, max(start, u))
         x = nxt * C[j] - L[j]
         lim[j] = x if np.isfinite(nxt) and x == x else np.inf
     low = np.inf  # the smallest lim: a row with demand up to it changes no off-node cell
     for j in range(c):
         low = min(low, lim[j])
-    own = _own_cols(cur, cols)
     for i in range(m):
         di = d[i]
         if not (di <= low):
@@ -105,47 +150,86 @@ def step_window(L, C, d, cur, cols, thr, pen, prop, prop_from):
         jo = own[i]
         if jo >= 0:
             out[i, jo] = hL[jo] - _tier((L[jo] - di) / C[jo], thr, pen, prop, prop_from)
-    return out
-
-
-POWER, HINGE, STEP = 0, 1, 2  # the curves of :func:`curve_window`
-
-
-@_jit(inline="always")
-def _curve(curve, u, k, s1, s2, off, nsq):
-    """``h(u)`` of one node (coefficient ``k``):
-
-    * POWER: ``max(u, 0) ** (2 ** nsq) * k`` (``nsq`` squarings; the balance curve);
-    * HINGE: ``k * max(u * s1 * s2 - off, 0)`` (points per unit above a limit);
-    * STEP: ``k`` where ``u * s1 * s2 > off``, else 0.
-
-    NaN ``u`` gives NaN (POWER, HINGE) or 0 (STEP), as the numpy formulas do."""
-    if curve == POWER:
-        x = u if not (u <= 0.0) else 0.0
-        for _ in range(nsq):
-            x *= x
-        return x * k
-    x = u * s1 * s2
-    if curve == HINGE:
-        x = x - off
-        return k * (x if not (x <= 0.0) else 0.0)
-    return k if x > off else 0.0
 
 
 @_jit
-def curve_window(L, C, d, cur, cols, curve, k, s1, s2, off, nsq):
-    """Marginal of :func:`_curve` on every cell, node ``cols_j`` taking coefficient ``k_j`` (``k`` ``(c,)``)."""
+def _curve_into(out, L, C, d, own, shape, k, s1, s2, off, nsq, zero_below):
+    """``out`` (m, c) = the marginal of :func:`_curve` on every cell, node ``j`` taking coefficient ``k_j``
+    (``k`` ``(c,)``); all zero when no cell can rise above ``zero_below`` (NaN: no such bound)."""
     m, c = len(d), len(L)
-    out = np.empty((m, c))
+    if _all_below(L, C, d, zero_below):
+        out[:, :] = 0.0
+        return
     hL = np.empty(c)
     for j in range(c):
-        hL[j] = _curve(curve, L[j] / C[j], k[j], s1, s2, off, nsq)
-    own = _own_cols(cur, cols)
+        hL[j] = _curve(shape, L[j] / C[j], k[j], s1, s2, off, nsq)
     for i in range(m):
         di = d[i]
         for j in range(c):
-            out[i, j] = _curve(curve, (L[j] + di) / C[j], k[j], s1, s2, off, nsq) - hL[j]
+            out[i, j] = _curve(shape, (L[j] + di) / C[j], k[j], s1, s2, off, nsq) - hL[j]
         jo = own[i]
         if jo >= 0:
-            out[i, jo] = hL[jo] - _curve(curve, (L[jo] - di) / C[jo], k[jo], s1, s2, off, nsq)
-    return out
+            out[i, jo] = hL[jo] - _curve(shape, (L[jo] - di) / C[jo], k[jo], s1, s2, off, nsq)
+
+
+@_jit
+def curve_terms(out, nall, gall, cap, rows, cols, own, sub_i, sub_f, thr, pen, node, term_w):
+    """Add to ``out`` (m, c), term after term, ``w_t`` x the sum of term t's curves (in their order, as the
+    numpy terms summed them), with
+
+    * ``nall`` (K, N, R) node loads per kind, ``gall`` (K, G, R) guest demand per kind, ``cap`` (N, R);
+    * ``rows`` (m,), ``cols`` (c,) the window, ``own`` (m,) from :func:`own_cols`;
+    * per curve s: ``sub_i[s]`` = (term, shape, kind, resource, squarings), ``sub_f[s]`` = (prop,
+      prop_from, lo, s1, s2, offset, zero_below), ``thr[s]`` / ``pen[s]`` the padded tiers, ``node[s]`` (N,)
+      the coefficient (POWER, HINGE, STEP) or the load shift (TIER_SHIFTED) by node;
+    * ``term_w`` (T,) the terms' weights.
+    """
+    m, c = len(rows), len(cols)
+    tv = np.empty((m, c))
+    buf = np.empty((m, c))
+    buf2 = np.empty((m, c))
+    d = np.empty(m)
+    L = np.empty(c)
+    L2 = np.empty(c)
+    C = np.empty(c)
+    k = np.empty(c)
+    n_sub = sub_i.shape[0]
+    s = 0
+    while s < n_sub:
+        t = sub_i[s, 0]
+        first = True
+        while s < n_sub and sub_i[s, 0] == t:
+            shape, kind, r, nsq = sub_i[s, 1], sub_i[s, 2], sub_i[s, 3], sub_i[s, 4]
+            prop, prop_from, lo, s1, s2, off, zb = (sub_f[s, 0], sub_f[s, 1], sub_f[s, 2], sub_f[s, 3],
+                                                    sub_f[s, 4], sub_f[s, 5], sub_f[s, 6])
+            for i in range(m):
+                d[i] = gall[kind, rows[i], r]
+            for j in range(c):
+                L[j] = nall[kind, cols[j], r]
+                C[j] = cap[cols[j], r]
+            if shape == TIER:
+                _tier_into(buf, L, C, d, own, thr[s], pen[s], prop, prop_from, lo)
+            elif shape == TIER_SHIFTED:  # h(L + shift) - h(L), each marginal on its own load
+                for j in range(c):
+                    L2[j] = L[j] + node[s, cols[j]]
+                _tier_into(buf, L2, C, d, own, thr[s], pen[s], prop, prop_from, lo)
+                _tier_into(buf2, L, C, d, own, thr[s], pen[s], prop, prop_from, lo)
+                for i in range(m):
+                    for j in range(c):
+                        buf[i, j] -= buf2[i, j]
+            else:
+                for j in range(c):
+                    k[j] = node[s, cols[j]]
+                _curve_into(buf, L, C, d, own, shape, k, s1, s2, off, nsq, zb)
+            if first:
+                tv, buf = buf, tv
+                first = False
+            else:
+                for i in range(m):
+                    for j in range(c):
+                        tv[i, j] += buf[i, j]
+            s += 1
+        w = term_w[t]
+        for i in range(m):
+            for j in range(c):
+                out[i, j] += tv[i, j] if w == 1.0 else w * tv[i, j]

@@ -27,6 +27,8 @@ class Term:
     help: str
     default_weight: float | None = 1.0
     check: Callable[[dict], None] | None = None
+    # (args, state) -> list of curves.Curve (None: not expressible for these args); the fn's ``curves``
+    curves: Callable | None = None
 
     def args(self, cfg) -> dict:
         out = {k: cfg[k] for k in self.keys}
@@ -62,7 +64,7 @@ def register(name: str, kind: str, family: str, keys: tuple[str, ...] = (), dyna
         if kind == "penalty" and default_weight is None:
             raise ConfigError(f"penalty term {name!r} has no default weight")
         REGISTRY[name] = Term(name, kind, family, fn, tuple(keys), dynamic, help,
-                              default_weight if kind == "penalty" else None, check)
+                              default_weight if kind == "penalty" else None, check, getattr(fn, "curves", None))
         return fn
 
     return deco

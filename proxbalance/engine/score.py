@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import NotFoundError, ValidationError
 from .arrays import CPU, MEM, ClusterArrays
 from .config import PenaltyConfig
+from .curves import Packed, evaluate, pack
 from .state import State, View
 from .terms import REGISTRY, filters, is_zero, penalties
 
@@ -32,13 +33,49 @@ class Scorer:
                           if cfg.terms.get(t.name, 0.0) > 0]
         self.filters = [(t, t.args(cfg)) for t in filters()]
         self.family = {t.name: t.family for t, _, _ in self.penalties}
+        self._dynamic: dict[int, tuple] = {}  # id(arrays) -> (arrays, segments of dynamic terms)
+
+    def _segments(self, state: State) -> list:
+        """The enabled dynamic terms in order, each run of curve terms packed into one :class:`curves.Packed`
+        (evaluated in one kernel call), the others as ``(term, weight, args)``; once per arrays."""
+        hit = self._dynamic.get(id(state.a))
+        if hit is not None and hit[0] is state.a:
+            return hit[1]
+        segs, run = [], []
+        for t, w, a in self.penalties:
+            if not t.dynamic:
+                continue
+            cs = t.curves(a, state) if t.curves is not None else None
+            if cs is not None:
+                run.append((w, cs))
+                continue
+            if run:
+                segs.append(pack(run, state.a.n_nodes))
+                run = []
+            segs.append((t, w, a))
+        if run:
+            segs.append(pack(run, state.a.n_nodes))
+        segs = [x for x in segs if not isinstance(x, Packed) or len(x.sub_i)]
+        self._dynamic[id(state.a)] = (state.a, segs)
+        return segs
 
     def breakdown(self, v: View, dynamic: bool | None = None) -> dict[str, np.ndarray]:
         """Weighted points per enabled penalty term, each ``(m, c)``."""
         return {t.name: w * t.fn(v, a) for t, w, a in self.penalties if dynamic is None or t.dynamic == dynamic}
 
     def total(self, v: View, dynamic: bool | None = None) -> np.ndarray:
+        """``(m, c)`` weighted sum of the enabled terms (only the dynamic or static ones if ``dynamic`` is set)."""
         out = np.zeros(v.shape)
+        if dynamic:  # the planner's hot path: runs of curve terms in one kernel call each, same sums
+            for seg in self._segments(v.state):
+                if isinstance(seg, Packed):
+                    evaluate(v, seg, out)
+                    continue
+                t, w, a = seg
+                x = t.fn(v, a)
+                if not is_zero(x):
+                    out += x if w == 1.0 else w * x
+            return out
         for t, w, a in self.penalties:
             if dynamic is None or t.dynamic == dynamic:
                 x = t.fn(v, a)

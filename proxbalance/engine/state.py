@@ -13,7 +13,7 @@ cluster total on that node, so the gain of a move is ``score[g, src] - score[g, 
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 import numpy as np
 
@@ -21,20 +21,11 @@ from . import kernels
 from .arrays import KINDS, ClusterArrays
 
 
-@lru_cache(maxsize=512)
-def _tiers(levels: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray]:
-    """(thresholds as fractions, points below / above each) of tiers ``((threshold %, points), ...)``."""
-    lv = sorted(levels)
-    thr = np.array([t for t, _ in lv], dtype=float) / 100.0
-    pen = np.array([0.0] + [p for _, p in lv], dtype=float)
-    thr.flags.writeable = pen.flags.writeable = False
-    return thr, pen
-
-
 class State:
     def __init__(self, arrays: ClusterArrays):
         a = self.a = arrays
-        self.n = {k: v.copy() for k, v in a.n.items()}
+        self.nall = np.stack([a.n[k] for k in KINDS]).astype(float, copy=False)  # (K, N, R) node load per kind
+        self.n = {k: self.nall[i] for i, k in enumerate(KINDS)}  # views of nall
         self._gcols: dict = {}
         self.cur = a.placement.copy()
         self.orig = a.placement.copy()
@@ -52,9 +43,17 @@ class State:
         """Independent copy of the mutable parts (loads, placement, group counts); caches are shared."""
         out = object.__new__(State)
         out.__dict__.update(self.__dict__)
-        out.n = {k: v.copy() for k, v in self.n.items()}
+        out.nall = self.nall.copy()
+        out.n = {k: out.nall[i] for i, k in enumerate(KINDS)}
         out.cur, out.anti_count, out.aff_count = self.cur.copy(), self.anti_count.copy(), self.aff_count.copy()
         return out
+
+    def gall(self) -> np.ndarray:
+        """(K, G, R) guest demand per kind (``KINDS`` order), stacked once per arrays."""
+        hit = self.a.derived.get("gall")
+        if hit is None:
+            hit = self.a.derived["gall"] = np.stack([self.a.g[k] for k in KINDS]).astype(float, copy=False)
+        return hit
 
     def gcol(self, kind: str, r: int) -> np.ndarray:
         """(G,) contiguous copy of guest demand column ``(kind, r)`` (cached)."""
@@ -101,7 +100,6 @@ class State:
         return s
 
 
-CURVES = {"power": kernels.POWER, "hinge": kernels.HINGE, "step": kernels.STEP}
 DENSE_CELLS = 1 << 14  # marginals with a zero region on windows up to this many cells skip the per-column loop
 
 
@@ -117,6 +115,11 @@ class View:
         self.cur = state.cur if self.full_rows else state.cur[self.rows]  # (m,) each row's node
         self.on = self.cur[:, None] == self.cols[None, :]  # (m, c): the row's own node
         self._cache: dict = {}
+
+    @cached_property
+    def own(self) -> np.ndarray:
+        """(m,) the column of each row's own node in the window (-1: not in it, or on no node)."""
+        return kernels.own_cols(self.cur, self.cols)
 
     @cached_property
     def _own_cells(self) -> tuple[np.ndarray, np.ndarray]:
@@ -211,55 +214,3 @@ class View:
         if len(self.on_i):
             i, j = self.on_i, self.on_j
             out[i, j] = hL[j] - h((L[j] - d[i]) / C[j], cols[j])
-
-    def step_marginal(self, levels: list[tuple[float, float]], kind: str, r: int, prop: float = 0.0,
-                      prop_from: float = 0.0, load_offset: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`marginal` of ``h(u) = tiers(100 u, levels) + prop * max(100 u - prop_from, 0)``.
-
-        A step only changes where ``L + d`` crosses a threshold above ``L``, so per column only the rows
-        with a large enough demand are evaluated (demand sorted once per state). ``load_offset`` ``(N,)``
-        (units of the resource, by node index) is added to every node's load first: the marginal of the same
-        curve on a shifted load (the forecast term's coming peak). Without an offset the answer is kept on the
-        view (read-only): the forecast term asks for the same curve as ``predicted_*``.
-        """
-        key = None
-        if load_offset is None:
-            key = ("step", tuple(levels), kind, r, float(prop), float(prop_from))
-            hit = self._cache.get(key)
-            if hit is not None:
-                return hit
-        out = self._step_marginal(_tiers(tuple(levels)), kind, r, prop, prop_from, load_offset)
-        if key is not None:
-            out.flags.writeable = False
-            self._cache[key] = out
-        return out
-
-    def _step_marginal(self, tiers, kind, r, prop, prop_from, load_offset) -> np.ndarray:
-        thr, pen = tiers
-        L, C, cols = self.load(kind, r), self.cap(r), self.cols
-        if load_offset is not None:
-            L = L + load_offset[cols]
-        d = self.demand(kind, r)
-        if not len(d) or not len(L):
-            return np.zeros(self.shape)
-        lo = min(thr[0] if len(thr) else np.inf, prop_from / 100.0 if prop else np.inf)
-        if float(((L + float(np.abs(d).max())) / C).max()) <= lo:
-            return np.zeros(self.shape)
-        return kernels.step_window(L, C, d, self.cur, cols, thr, pen, float(prop), float(prop_from))
-
-    def curve_marginal(self, curve: str, kind: str, r: int, coef, scale: tuple[float, float] = (1.0, 1.0),
-                       offset: float = 0.0, squarings: int = 0, zero_below: float | None = None) -> np.ndarray:
-        """:meth:`marginal` of a built-in curve in one compiled pass (:func:`kernels.curve_window`):
-
-        * ``"power"``: ``max(u, 0) ** (2 ** squarings) * coef``;
-        * ``"hinge"``: ``coef * max(u * scale[0] * scale[1] - offset, 0)``;
-        * ``"step"``: ``coef`` where ``u * scale[0] * scale[1] > offset``, else 0.
-
-        ``coef``: a number, or ``(N,)`` by node index. ``zero_below`` as in :meth:`marginal`."""
-        L, C, d = self.load(kind, r), self.cap(r), self.demand(kind, r)
-        if zero_below is not None and len(L) and len(d):
-            if float(((L + float(np.abs(d).max())) / C).max()) <= zero_below:
-                return np.zeros(self.shape)
-        k = np.broadcast_to(np.asarray(coef, dtype=float), (self.a.n_nodes,))[self.cols]
-        return kernels.curve_window(L, C, d, self.cur, self.cols, CURVES[curve], k, float(scale[0]),
-                                    float(scale[1]), float(offset), int(squarings))

@@ -5,6 +5,7 @@ import pytest
 
 from proxbalance.engine import build_arrays
 from proxbalance.engine.arrays import CFG, CNT, CPU, MEM
+from proxbalance.engine.curves import Curve, evaluate, pack
 from proxbalance.engine.state import DENSE_CELLS, State, View
 
 from .builders import random_history, random_snapshot
@@ -53,6 +54,11 @@ def test_sparse_marginal_two_columns():
                                   View(st, rows, cols).marginal(h, "now", CPU))
 
 
+def _compiled(v: View, *curves: Curve) -> np.ndarray:
+    """The curves' summed marginal on ``v`` through the compiled kernel (one term of weight 1)."""
+    return evaluate(v, pack([(1.0, list(curves))], v.a.n_nodes), np.zeros(v.shape))
+
+
 def _numpy_step_curve(levels, prop, prop_from):
     """The tier curve of ``View.step_marginal`` in plain numpy (its definition, evaluated on every cell)."""
     thr = np.array(sorted(t for t, _ in levels)) / 100.0
@@ -67,8 +73,9 @@ def _numpy_step_curve(levels, prop, prop_from):
 @pytest.mark.parametrize("offset", [False, True])
 @pytest.mark.parametrize("window", ["all", "hot rows x 11 nodes"])
 def test_step_marginal_equals_the_curve_on_every_cell(seed, offset, window):
-    """The compiled step kernel (cells that cannot reach the next tier skipped) gives exactly the numpy
-    curve's marginal on every cell, own nodes included, with or without a load offset."""
+    """The compiled tier curve (cells that cannot reach the next tier skipped) gives exactly the numpy
+    curve's marginal on every cell, own nodes included; the shifted one (the forecast term's) exactly the
+    marginal on the shifted load minus the marginal on the load."""
     st = _state(seed)
     rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
     if window != "all":
@@ -77,12 +84,16 @@ def test_step_marginal_equals_the_curve_on_every_cell(seed, offset, window):
     levels = [(float(np.quantile(u, q)), p) for q, p in ((0.3, 5.0), (0.6, 20.0), (0.9, 80.0))]
     off = np.linspace(0, 2.0, st.a.n_nodes) if offset else None
     for prop in (0.0, 3.0):
-        got = View(st, rows, cols).step_marginal(levels, "blend", CPU, prop=prop, prop_from=levels[0][0],
-                                                 load_offset=off)
-        shifted = State(st.a)
-        if off is not None:
+        h = _numpy_step_curve(levels, prop, levels[0][0])
+        want = View(st, rows, cols).marginal(h, "blend", CPU)
+        if off is None:
+            got = _compiled(View(st, rows, cols), Curve("tier", "blend", CPU, tuple(levels), prop, levels[0][0]))
+        else:  # the forecast's shifted curve: h on the load + offset minus h on the load
+            got = _compiled(View(st, rows, cols), Curve("tier_shifted", "blend", CPU, tuple(levels), prop,
+                                                        levels[0][0], node=off))
+            shifted = State(st.a)
             shifted.n["blend"][:, CPU] += off
-        want = View(shifted, rows, cols).marginal(_numpy_step_curve(levels, prop, levels[0][0]), "blend", CPU)
+            want = View(shifted, rows, cols).marginal(h, "blend", CPU) - want
         assert np.abs(want).max() > 0 and (want == 0).any()
         np.testing.assert_array_equal(got, want)
 
@@ -112,9 +123,9 @@ def test_curve_marginal_equals_the_numpy_curve(seed, curve, kind, r, window):
     # a limit the window's cells cross: the median node, or just under the hottest node (its rows leaving it)
     zb = float(np.median(u)) if window == "all" else float(u.max()) * 0.999
     coef = np.linspace(0.5, 2.0, st.a.n_nodes)
-    kw = {"power": {"squarings": 3}, "hinge": {"scale": (100.0, 1.0), "offset": 100.0 * zb},
-          "step": {"scale": (7.0, 100.0), "offset": 700.0 * zb}}[curve]
-    got = View(st, rows, cols).curve_marginal(curve, kind, r, coef, **kw)
+    kw = {"power": {"squarings": 3, "node": coef}, "hinge": {"scale": (100.0, 1.0), "offset": 100.0 * zb, "node": coef},
+          "step": {"scale": (7.0, 100.0), "offset": 700.0 * zb, "node": coef}}[curve]
+    got = _compiled(View(st, rows, cols), Curve(curve, kind, r, **kw))
     want = View(st, rows, cols).marginal(_numpy_curve(curve, coef, zb), kind, r)
     assert np.abs(want).max() > 0
     if curve == "power":  # numpy's x ** 8 is not bit for bit three squarings

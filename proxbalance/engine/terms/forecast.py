@@ -14,7 +14,8 @@ proportional part per % above the threshold, the node-state curve is the *extra*
 what ``predicted_*`` already charge on the blended load: ``H(B) = h(B + excess) - h(B)`` (>= 0, 0 without an
 excess), charged marginally like every load term (``H(with the guest) - H(without it)``), so the gain of a
 move is the drop of the cluster total. That marginal is computed as the marginal of ``h`` on the load shifted
-by the excess minus the marginal of ``h`` on the load (``View.step_marginal``: only cells crossing a tier).
+by the excess minus the marginal of ``h`` on the load (a ``tier_shifted`` curve, :mod:`..curves`: only cells
+crossing a tier).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CPU, MEM
-from ..registry import increasing, register, zero
+from ..curves import Curve, term_fn
+from ..registry import increasing, register
 
 _KEYS = ("cpu_threshold", "cpu_threshold_offset_1", "cpu_threshold_offset_2", "predicted_cpu_over_penalty",
          "predicted_cpu_high_penalty", "predicted_cpu_extreme_penalty", "cpu_overload_penalty_per_pct",
@@ -56,23 +58,22 @@ def _check(a: dict) -> None:
     increasing("mem_threshold_offset_1", "mem_threshold_offset_2")(a)
 
 
-@register("forecast_peak", "penalty", "forecast", _KEYS, check=_check,
-          help="Predicted peak (forecast over the horizon) of the node with the guest above the predicted "
-               "tiers, plus the proportional part; 0 without a forecast.")
-def forecast_peak(v, a):
-    fc = v.a.forecast
+def _curves(a, state):
+    fc = state.a.forecast
     if not fc or not fc.get("excess"):
-        return zero(v.shape)
-    excess = _excess(fc, v.a.node_names)  # (N, 2) cores, bytes
-    out = None
+        return []
+    excess = _excess(fc, state.a.node_names)  # (N, 2) cores, bytes
+    out = []
     for i, (r, prefix) in enumerate(((CPU, "cpu"), (MEM, "mem"))):
-        ex = excess[:, i]  # (N,) by node index
-        if not ex[v.cols].any():
+        if not excess[:, i].any():
             continue
         levels, prop, t = _levels(a, prefix)
         # marginal of H(B) = h(B + excess) - h(B): the marginal of h on the load shifted by the excess, minus
         # its marginal on the load itself (each evaluated sparsely: only cells that cross a tier)
-        m = v.step_marginal(levels, "blend", r, prop=prop, prop_from=t, load_offset=ex)
-        m -= v.step_marginal(levels, "blend", r, prop=prop, prop_from=t)
-        out = m if out is None else out + m
-    return out if out is not None else zero(v.shape)
+        out.append(Curve("tier_shifted", "blend", r, tuple(levels), prop=prop, prop_from=t, node=excess[:, i]))
+    return out
+
+
+register("forecast_peak", "penalty", "forecast", _KEYS, check=_check,
+         help="Predicted peak (forecast over the horizon) of the node with the guest above the predicted "
+              "tiers, plus the proportional part; 0 without a forecast.")(term_fn(_curves))

@@ -1,7 +1,8 @@
 """Node-load penalties. Each is a node-state curve ``h(utilisation)`` charged as ``h(after) - h(before)``.
 
 All return ``(n_rows, n_cols)`` points. Utilisation is a fraction of node capacity; thresholds in the
-config are percent.
+config are percent. Each term is given by its curves (:class:`~proxbalance.engine.curves.Curve`, evaluated
+by the compiled kernels); ``balance`` with a power that is not a power of two falls back to numpy.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..arrays import CFG, CNT, CPU, IOW, MEM, NET
+from ..curves import Curve, term_fn
 from ..registry import increasing, register, zero
 
 
@@ -16,11 +18,12 @@ def _tier3(prefix: str, over: str, high: str, extreme: str, res: int, kind: str,
     thr, o1, o2 = f"{prefix}_threshold", f"{prefix}_threshold_offset_1", f"{prefix}_threshold_offset_2"
     keys = (thr, o1, o2, over, high, extreme) + ((prop,) if prop else ())
 
-    def fn(v, a):
+    def curves(a, state):
         t = a[thr]
-        levels = [(t, a[over]), (t + a[o1], a[high]), (t + a[o2], a[extreme])]
-        return v.step_marginal(levels, kind, res, prop=a[prop] if prop else 0.0, prop_from=t)
+        levels = ((t, a[over]), (t + a[o1], a[high]), (t + a[o2], a[extreme]))
+        return [Curve("tier", kind, res, levels, prop=a[prop] if prop else 0.0, prop_from=t)]
 
+    fn = term_fn(curves)
     fn.__doc__ = doc
     return keys, fn, increasing(o1, o2)
 
@@ -49,11 +52,10 @@ def _sustained(prefix: str, res: int):
     keys = ("sustained_high_pct", "sustained_very_high_pct", "sustained_critical_pct",
             f"{prefix}_sustained_high", f"{prefix}_sustained_very_high", f"{prefix}_sustained_critical")
 
-    def fn(v, a):
-        levels = [(a[keys[i]], a[keys[i + 3]]) for i in range(3)]
-        return v.step_marginal(levels, "avg7", res)
+    def curves(a, state):
+        return [Curve("tier", "avg7", res, tuple((a[keys[i]], a[keys[i + 3]]) for i in range(3)))]
 
-    return keys, fn
+    return keys, term_fn(curves)
 
 
 for _p, _r in (("cpu", CPU), ("mem", MEM)):
@@ -68,11 +70,10 @@ SPIKE_PCTS = {"cpu": (70.0, 80.0, 90.0, 95.0), "mem": (75.0, 85.0, 90.0, 95.0)}
 def _spikes(prefix: str, res: int):
     keys = tuple(f"{prefix}_spike_{s}" for s in ("moderate", "high", "very_high", "extreme"))
 
-    def fn(v, a):
-        levels = list(zip(SPIKE_PCTS[prefix], (a[k] for k in keys), strict=True))
-        return v.step_marginal(levels, "max7", res)
+    def curves(a, state):
+        return [Curve("tier", "max7", res, tuple(zip(SPIKE_PCTS[prefix], (a[k] for k in keys), strict=True)))]
 
-    return keys, fn
+    return keys, term_fn(curves)
 
 
 for _p, _r in (("cpu", CPU), ("mem", MEM)):
@@ -84,12 +85,12 @@ for _p, _r in (("cpu", CPU), ("mem", MEM)):
 def _trend(prefix: str, res: int):
     keys = (f"{prefix}_trend_rising_penalty", "trend_horizon_days", "trend_rising_pct")
 
-    def fn(v, a):  # slope as a fraction of capacity per day, projected over the horizon, in %
+    def curves(a, state):  # slope as a fraction of capacity per day, projected over the horizon, in %
         hz = a["trend_horizon_days"]
-        return v.curve_marginal("step", "slope", res, a[keys[0]], scale=(hz, 100.0), offset=a["trend_rising_pct"],
-                                zero_below=a["trend_rising_pct"] / 100.0 / hz if hz > 0 else None)
+        return [Curve("step", "slope", res, coef=a[keys[0]], scale=(hz, 100.0), offset=a["trend_rising_pct"],
+                      zero_below=a["trend_rising_pct"] / 100.0 / hz if hz > 0 else None)]
 
-    return keys, fn
+    return keys, term_fn(curves)
 
 
 for _p, _r in (("cpu", CPU), ("mem", MEM)):
@@ -113,40 +114,58 @@ def _pow(u: np.ndarray, p: float) -> np.ndarray:
     return u**p
 
 
-@register("balance", "penalty", "balance",
-          ("balance_weight", "balance_power", "cpu_balance_weight", "mem_balance_weight", "net_balance_weight"),
-          help="Evenness: sum over nodes of weight * (C_n / mean C) * (2/p) * u^p for cpu, memory, network.")
-def balance(v, a):
+def _balance_coef(a: dict, state, r: int, w: float) -> np.ndarray:
+    """(N,) weight * share * 2/p * node size relative to the mean."""
+    return (a["balance_weight"] * w * 2.0 / a["balance_power"]) * (state.a.cap[:, r] / state.cap_mean[r])
+
+
+_BALANCE_RES = ((CPU, "cpu_balance_weight"), (MEM, "mem_balance_weight"), (NET, "net_balance_weight"))
+
+
+def _balance_curves(a, state):
+    """The balance curves, or None when the power is not a power of two (numpy then)."""
     p = a["balance_power"]
-    out = None
-    for r, wkey in ((CPU, "cpu_balance_weight"), (MEM, "mem_balance_weight"), (NET, "net_balance_weight")):
-        w = a[wkey]
-        if w == 0:
+    if p not in (1.0, 2.0, 4.0, 8.0, 16.0):
+        return None
+    return [Curve("power", "blend", r, node=_balance_coef(a, state, r, a[wkey]), squarings=int(np.log2(p)))
+            for r, wkey in _BALANCE_RES if a[wkey] != 0]
+
+
+def balance(v, a):
+    cs = _balance_curves(a, v.state)
+    if cs is not None:
+        return term_fn(_balance_curves)(v, a)
+    p, out = a["balance_power"], None
+    for r, wkey in _BALANCE_RES:
+        if a[wkey] == 0:
             continue
-        # (N,) coefficient: weight * share * 2/p * node size relative to the mean
-        coef = (a["balance_weight"] * w * 2.0 / p) * (v.a.cap[:, r] / v.state.cap_mean[r])
-        if p in (1.0, 2.0, 4.0, 8.0, 16.0):  # repeated squaring, compiled
-            m = v.curve_marginal("power", "blend", r, coef, squarings=int(np.log2(p)))
-        else:
-            m = v.marginal(lambda u, cols, coef=coef: _pow(np.maximum(u, 0.0), p) * coef[cols], "blend", r)
-        if out is None:
-            out = m
-        else:
-            out += m
+        coef = _balance_coef(a, v.state, r, a[wkey])
+        m = v.marginal(lambda u, cols, coef=coef: _pow(np.maximum(u, 0.0), p) * coef[cols], "blend", r)
+        out = m if out is None else out + m
     return out if out is not None else zero(v.shape)
 
 
-@register("guest_count", "penalty", "load", ("guest_count_penalty", "max_guests_per_node"),
-          help="Per guest above max_guests_per_node (0: 1.25 x the cluster mean).")
-def guest_count(v, a):
-    limit = a["max_guests_per_node"] or np.ceil(1.25 * v.state.count_mean)
-    return v.curve_marginal("hinge", "now", CNT, a["guest_count_penalty"], offset=float(limit),
-                            zero_below=float(limit))
+balance.curves = _balance_curves
+register("balance", "penalty", "balance",
+         ("balance_weight", "balance_power", "cpu_balance_weight", "mem_balance_weight", "net_balance_weight"),
+         help="Evenness: sum over nodes of weight * (C_n / mean C) * (2/p) * u^p for cpu, memory, network.")(balance)
 
 
-@register("mem_overcommit", "penalty", "load", ("mem_overcommit_ratio", "mem_overcommit_penalty_per_pct"),
-          help="Configured memory of the node's running guests above ratio x node memory, per %.")
-def mem_overcommit(v, a):
+def _guest_count(a, state):
+    limit = float(a["max_guests_per_node"] or np.ceil(1.25 * state.count_mean))
+    return [Curve("hinge", "now", CNT, coef=a["guest_count_penalty"], offset=limit, zero_below=limit)]
+
+
+register("guest_count", "penalty", "load", ("guest_count_penalty", "max_guests_per_node"),
+         help="Per guest above max_guests_per_node (0: 1.25 x the cluster mean).")(term_fn(_guest_count))
+
+
+def _mem_overcommit(a, state):
     lim = a["mem_overcommit_ratio"] * 100.0
-    return v.curve_marginal("hinge", "now", CFG, a["mem_overcommit_penalty_per_pct"], scale=(100.0, 1.0),
-                            offset=lim, zero_below=lim / 100.0)
+    return [Curve("hinge", "now", CFG, coef=a["mem_overcommit_penalty_per_pct"], scale=(100.0, 1.0), offset=lim,
+                  zero_below=lim / 100.0)]
+
+
+register("mem_overcommit", "penalty", "load", ("mem_overcommit_ratio", "mem_overcommit_penalty_per_pct"),
+         help="Configured memory of the node's running guests above ratio x node memory, per %.")(
+    term_fn(_mem_overcommit))
