@@ -113,17 +113,21 @@ def _all_below(L, C, d, lim):
     return True
 
 
+@_jit(inline="always")
+def _add(out, i, j, w, x):
+    out[i, j] += x if w == 1.0 else w * x
+
+
 @_jit
-def _tier_into(out, L, C, d, own, thr, pen, prop, prop_from, lo):
-    """``out`` (m, c) = the marginal of the tier curve :func:`_tier` (thresholds ``thr`` as fractions,
-    ascending, +inf padded; ``pen``: the points below the first and above each, its last value padded).
-    All zero when no cell can rise above ``lo`` (the first threshold or the proportional part's start).
-    Otherwise an off-node cell is computed only where the row can reach the curve's next change above
-    ``L_j`` (the next tier, or the proportional part once it is active): demand above ``lim_j`` = that
-    change x ``C_j`` - ``L_j`` (NaN demand counts as above); every other off-node cell is exactly 0, and a
-    row whose demand is under every column's ``lim`` costs one comparison."""
+def _tier_add(out, w, L, C, d, own, thr, pen, prop, prop_from, lo):
+    """Add ``w`` x the marginal of the tier curve :func:`_tier` to ``out`` (m, c) (thresholds ``thr`` as
+    fractions, ascending, +inf padded; ``pen``: the points below the first and above each, its last value
+    padded). Only the cells where it can be nonzero are touched (adding 0 changes nothing): none when no
+    cell can rise above ``lo`` (the first threshold or the proportional part's start); otherwise the own
+    cells, and the off-node cells whose row can reach the curve's next change above ``L_j`` (the next tier,
+    or the proportional part once it is active): demand above ``lim_j`` = that change x ``C_j`` - ``L_j`` (NaN
+    demand counts as above). A row whose demand is under every column's ``lim`` costs one comparison."""
     m, c = len(d), len(L)
-    out[:, :] = 0.0
     if _all_below(L, C, d, lo):
         return
     hL = np.empty(c)
@@ -143,33 +147,33 @@ def _tier_into(out, L, C, d, own, thr, pen, prop, prop_from, lo):
         low = min(low, lim[j])
     for i in range(m):
         di = d[i]
+        jo = own[i]
         if not (di <= low):
             for j in range(c):
-                if not (di <= lim[j]) and lim[j] < np.inf:  # NaN demand: every column that can change
-                    out[i, j] = _tier((L[j] + di) / C[j], thr, pen, prop, prop_from) - hL[j]
-        jo = own[i]
+                if j != jo and not (di <= lim[j]) and lim[j] < np.inf:  # NaN demand: every column that can change
+                    _add(out, i, j, w, _tier((L[j] + di) / C[j], thr, pen, prop, prop_from) - hL[j])
         if jo >= 0:
-            out[i, jo] = hL[jo] - _tier((L[jo] - di) / C[jo], thr, pen, prop, prop_from)
+            _add(out, i, jo, w, hL[jo] - _tier((L[jo] - di) / C[jo], thr, pen, prop, prop_from))
 
 
 @_jit
-def _curve_into(out, L, C, d, own, shape, k, s1, s2, off, nsq, zero_below):
-    """``out`` (m, c) = the marginal of :func:`_curve` on every cell, node ``j`` taking coefficient ``k_j``
-    (``k`` ``(c,)``); all zero when no cell can rise above ``zero_below`` (NaN: no such bound)."""
+def _curve_add(out, w, L, C, d, own, shape, k, s1, s2, off, nsq, zero_below):
+    """Add ``w`` x the marginal of :func:`_curve` (node ``j`` taking coefficient ``k_j``, ``k`` ``(c,)``) to
+    every cell of ``out`` (m, c); nothing when no cell can rise above ``zero_below`` (NaN: no such bound)."""
     m, c = len(d), len(L)
     if _all_below(L, C, d, zero_below):
-        out[:, :] = 0.0
         return
     hL = np.empty(c)
     for j in range(c):
         hL[j] = _curve(shape, L[j] / C[j], k[j], s1, s2, off, nsq)
     for i in range(m):
         di = d[i]
-        for j in range(c):
-            out[i, j] = _curve(shape, (L[j] + di) / C[j], k[j], s1, s2, off, nsq) - hL[j]
         jo = own[i]
+        for j in range(c):
+            if j != jo:
+                _add(out, i, j, w, _curve(shape, (L[j] + di) / C[j], k[j], s1, s2, off, nsq) - hL[j])
         if jo >= 0:
-            out[i, jo] = hL[jo] - _curve(shape, (L[jo] - di) / C[jo], k[jo], s1, s2, off, nsq)
+            _add(out, i, jo, w, hL[jo] - _curve(shape, (L[jo] - di) / C[jo], k[jo], s1, s2, off, nsq))
 
 
 @_jit
@@ -183,7 +187,9 @@ def curve_terms(out, nall, gall, cap, rows, cols, own, sub_i, sub_f, thr, pen, n
       prop_from, lo, s1, s2, offset, zero_below), ``thr[s]`` / ``pen[s]`` the padded tiers, ``node[s]`` (N,)
       the coefficient (POWER, HINGE, STEP) or the load shift (TIER_SHIFTED) by node;
     * ``term_w`` (T,) the terms' weights.
-    """
+
+    A term of one curve is added straight to ``out``; a term of several (or a shifted tier: ``h(L + shift)
+    - h(L)``) is summed in a buffer first, so every cell gets the sums the numpy terms made."""
     m, c = len(rows), len(cols)
     tv = np.empty((m, c))
     buf = np.empty((m, c))
@@ -197,39 +203,41 @@ def curve_terms(out, nall, gall, cap, rows, cols, own, sub_i, sub_f, thr, pen, n
     s = 0
     while s < n_sub:
         t = sub_i[s, 0]
-        first = True
-        while s < n_sub and sub_i[s, 0] == t:
-            shape, kind, r, nsq = sub_i[s, 1], sub_i[s, 2], sub_i[s, 3], sub_i[s, 4]
-            prop, prop_from, lo, s1, s2, off, zb = (sub_f[s, 0], sub_f[s, 1], sub_f[s, 2], sub_f[s, 3],
-                                                    sub_f[s, 4], sub_f[s, 5], sub_f[s, 6])
+        e = s
+        while e < n_sub and sub_i[e, 0] == t:
+            e += 1
+        w = term_w[t]
+        direct = e - s == 1 and sub_i[s, 1] != TIER_SHIFTED
+        if not direct:
+            tv[:, :] = 0.0
+        for q in range(s, e):
+            shape, kind, r, nsq = sub_i[q, 1], sub_i[q, 2], sub_i[q, 3], sub_i[q, 4]
+            prop, prop_from, lo, s1, s2, off, zb = (sub_f[q, 0], sub_f[q, 1], sub_f[q, 2], sub_f[q, 3],
+                                                    sub_f[q, 4], sub_f[q, 5], sub_f[q, 6])
             for i in range(m):
                 d[i] = gall[kind, rows[i], r]
             for j in range(c):
                 L[j] = nall[kind, cols[j], r]
                 C[j] = cap[cols[j], r]
+            acc, wq = (out, w) if direct else (tv, 1.0)
             if shape == TIER:
-                _tier_into(buf, L, C, d, own, thr[s], pen[s], prop, prop_from, lo)
+                _tier_add(acc, wq, L, C, d, own, thr[q], pen[q], prop, prop_from, lo)
             elif shape == TIER_SHIFTED:  # h(L + shift) - h(L), each marginal on its own load
                 for j in range(c):
-                    L2[j] = L[j] + node[s, cols[j]]
-                _tier_into(buf, L2, C, d, own, thr[s], pen[s], prop, prop_from, lo)
-                _tier_into(buf2, L, C, d, own, thr[s], pen[s], prop, prop_from, lo)
+                    L2[j] = L[j] + node[q, cols[j]]
+                buf[:, :] = 0.0
+                buf2[:, :] = 0.0
+                _tier_add(buf, 1.0, L2, C, d, own, thr[q], pen[q], prop, prop_from, lo)
+                _tier_add(buf2, 1.0, L, C, d, own, thr[q], pen[q], prop, prop_from, lo)
                 for i in range(m):
                     for j in range(c):
-                        buf[i, j] -= buf2[i, j]
+                        tv[i, j] += buf[i, j] - buf2[i, j]
             else:
                 for j in range(c):
-                    k[j] = node[s, cols[j]]
-                _curve_into(buf, L, C, d, own, shape, k, s1, s2, off, nsq, zb)
-            if first:
-                tv, buf = buf, tv
-                first = False
-            else:
-                for i in range(m):
-                    for j in range(c):
-                        tv[i, j] += buf[i, j]
-            s += 1
-        w = term_w[t]
-        for i in range(m):
-            for j in range(c):
-                out[i, j] += tv[i, j] if w == 1.0 else w * tv[i, j]
+                    k[j] = node[q, cols[j]]
+                _curve_add(acc, wq, L, C, d, own, shape, k, s1, s2, off, nsq, zb)
+        if not direct:
+            for i in range(m):
+                for j in range(c):
+                    _add(out, i, j, w, tv[i, j])
+        s = e

@@ -132,3 +132,21 @@ def test_curve_marginal_equals_the_numpy_curve(seed, curve, kind, r, window):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     else:
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_term_of_several_curves_sums_them_as_numpy_did(seed):
+    """A term of several curves (balance: one per resource; a weight != 1) is w x (m1 + m2 + m3), bit for bit."""
+    st = _state(seed)
+    rows, cols = np.arange(len(st.cur)), np.arange(st.a.n_nodes)
+    coefs = [np.linspace(0.5, 2.0, st.a.n_nodes) * (r + 1) for r in range(3)]
+    res = (CPU, MEM, 3)
+    got = evaluate(View(st, rows, cols), pack([(0.7, [Curve("power", "blend", r, node=k, squarings=3)
+                                                      for r, k in zip(res, coefs, strict=True)])], st.a.n_nodes),
+                   np.zeros((len(rows), len(cols))))
+    parts = [_compiled(View(st, rows, cols), Curve("power", "blend", r, node=k, squarings=3))
+             for r, k in zip(res, coefs, strict=True)]
+    want = np.zeros_like(got)
+    want += 0.7 * (parts[0] + parts[1] + parts[2])
+    assert np.abs(want).max() > 0
+    np.testing.assert_array_equal(got, want)
