@@ -27,16 +27,17 @@ from numba import njit
 TIER, TIER_SHIFTED, POWER, HINGE, STEP = range(5)  # curve shapes (see curves.Curve)
 
 
-def _jit(fn=None, **kw):
+def jit(fn=None, **kw):
+    """``numba.njit`` cached on disk (compiled per process where the cache cannot be written)."""
     if fn is None:
-        return lambda f: _jit(f, **kw)
+        return lambda f: jit(f, **kw)
     try:
         return njit(cache=True, nogil=True, **kw)(fn)
     except RuntimeError:  # no writable cache location (read-only install without NUMBA_CACHE_DIR): compile per process
         return njit(nogil=True, **kw)(fn)
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _count_below(thr, u):
     """``#(thr < u)`` = numpy's ``searchsorted(thr, u, side="left")``, NaN ``u`` counting as above every
     threshold (as numpy sorts NaN last). Written without a separate NaN branch, which made the loop 4x slower."""
@@ -46,7 +47,7 @@ def _count_below(thr, u):
     return k
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _tier(u, thr, pen, prop, prop_from):
     """``pen[#(thr < u)] + prop * max(100 u - prop_from, 0)`` (NaN ``u``: the last tier and a NaN
     proportional part, as numpy gives)."""
@@ -57,7 +58,7 @@ def _tier(u, thr, pen, prop, prop_from):
     return out
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _curve(shape, u, k, s1, s2, off, nsq):
     """``h(u)`` of one node (coefficient ``k``):
 
@@ -78,7 +79,7 @@ def _curve(shape, u, k, s1, s2, off, nsq):
     return k if x > off else 0.0
 
 
-@_jit
+@jit
 def own_cols(cur, cols):
     """(m,) index into ``cols`` of each row's own node ``cur`` (m,), -1 where it is not in the window (or
     the row is on no node)."""
@@ -97,7 +98,7 @@ def own_cols(cur, cols):
     return own
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _all_below(L, C, d, lim):
     """numpy's ``((L + |d|.max()) / C).max() <= lim``: the window cannot rise above ``lim`` (False with NaN)."""
     if len(d) == 0 or len(L) == 0:
@@ -113,12 +114,12 @@ def _all_below(L, C, d, lim):
     return True
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _add(out, i, j, w, x):
     out[i, j] += x if w == 1.0 else w * x
 
 
-@_jit
+@jit
 def _tier_add(out, w, L, C, d, own, thr, pen, prop, prop_from, lo):
     """Add ``w`` x the marginal of the tier curve :func:`_tier` to ``out`` (m, c) (thresholds ``thr`` as
     fractions, ascending, +inf padded; ``pen``: the points below the first and above each, its last value
@@ -156,7 +157,7 @@ def _tier_add(out, w, L, C, d, own, thr, pen, prop, prop_from, lo):
             _add(out, i, jo, w, hL[jo] - _tier((L[jo] - di) / C[jo], thr, pen, prop, prop_from))
 
 
-@_jit
+@jit
 def _curve_add(out, w, L, C, d, own, shape, k, s1, s2, off, nsq, zero_below):
     """Add ``w`` x the marginal of :func:`_curve` (node ``j`` taking coefficient ``k_j``, ``k`` ``(c,)``) to
     every cell of ``out`` (m, c); nothing when no cell can rise above ``zero_below`` (NaN: no such bound)."""
@@ -176,7 +177,7 @@ def _curve_add(out, w, L, C, d, own, shape, k, s1, s2, off, nsq, zero_below):
             _add(out, i, jo, w, hL[jo] - _curve(shape, (L[jo] - di) / C[jo], k[jo], s1, s2, off, nsq))
 
 
-@_jit
+@jit
 def curve_terms(out, nall, gall, cap, rows, cols, own, sub_i, sub_f, thr, pen, node, term_w):
     """Add to ``out`` (m, c), term after term, ``w_t`` x the sum of term t's curves (in their order, as the
     numpy terms summed them), with
