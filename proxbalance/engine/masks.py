@@ -8,6 +8,8 @@ resource-affinity negative -> anti-affinity group, positive -> affinity group.
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import numpy as np
 
 from ..model import ClusterSnapshot, Guest, Node, Storage
@@ -39,11 +41,13 @@ def skip_reason(gu: Guest, node: Node, cfg: PenaltyConfig) -> str:
     return ""
 
 
-def _membership(keys: list[set[str]]) -> tuple[np.ndarray, list[str]]:
-    groups = sorted(set().union(*keys)) if keys else []
+def _membership(keys: dict[int, set[str]], n_rows: int) -> tuple[np.ndarray, list[str]]:
+    """``(n_rows, groups)`` membership of the rows in ``keys`` (row -> its group keys; rows in no group are not
+    listed: most guests have no tag) and the group names."""
+    groups = sorted(set().union(*keys.values())) if keys else []
     idx = {k: i for i, k in enumerate(groups)}
-    out = np.zeros((len(keys), len(groups)))
-    for i, ks in enumerate(keys):
+    out = np.zeros((n_rows, len(groups)))
+    for i, ks in keys.items():
         for k in ks:
             out[i, idx[k]] = 1.0
     # a group of one constrains nothing
@@ -138,8 +142,8 @@ def build_masks(snapshot: ClusterSnapshot, guests: list[Guest], nodes: list[Node
     storage_ok, need_id, storage_maps = storage_masks(snapshot, guests, node_idx, cfg)
 
     sid_idx = {gu.sid: i for i, gu in enumerate(guests)} if snapshot.ha_rules else {}
-    anti_keys: list[set[str]] = [set() for _ in guests]
-    aff_keys: list[set[str]] = [set() for _ in guests]
+    anti_keys: defaultdict[int, set[str]] = defaultdict(set)
+    aff_keys: defaultdict[int, set[str]] = defaultdict(set)
     for i, gu in enumerate(guests):
         if not gu.tags:
             continue
@@ -176,10 +180,10 @@ def build_masks(snapshot: ClusterSnapshot, guests: list[Guest], nodes: list[Node
                 ha_allowed[i] &= listed
             else:
                 ha_outside[i] |= ~listed
-    anti, anti_groups = _membership(anti_keys)
+    anti, anti_groups = _membership(anti_keys, G)
     # strict groups: negative HA resource-affinity always, exclude_* tags unless exclude_tags_soft
     anti_strict = np.array([g.startswith("ha:") or not cfg.exclude_tags_soft for g in anti_groups], dtype=bool)
-    aff, aff_groups = _membership(aff_keys)
+    aff, aff_groups = _membership(aff_keys, G)
     return {
         "skip": skip,
         "storage_ok": storage_ok,
