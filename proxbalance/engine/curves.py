@@ -61,7 +61,7 @@ class Packed(NamedTuple):
     term_w: np.ndarray  # (T,) float64
 
 
-def tiers(levels) -> tuple[np.ndarray, np.ndarray]:
+def tier_arrays(levels) -> tuple[np.ndarray, np.ndarray]:
     """(thresholds as fractions, points below / above each) of tiers ``((threshold %, points), ...)``."""
     lv = sorted(levels)
     thr = np.array([t for t, _ in lv], dtype=float) / 100.0
@@ -82,11 +82,11 @@ def pack(terms: list[tuple[float, list[Curve]]], n_nodes: int) -> Packed:
     node = np.zeros((S, n_nodes))
     for s, (t, c) in enumerate(subs):
         sub_i[s] = (t, SHAPES[c.shape], KINDS.index(c.kind), c.r, c.squarings)
-        th, pe = tiers(c.levels)
+        th, pe = tier_arrays(c.levels)
         thr[s, :len(th)] = th
         pen[s, :len(pe)] = pe
         pen[s, len(pe):] = pe[-1]
-        # the tier curve's early exit (numpy's View.step_marginal): nothing below the first tier or the
+        # the tier curve's early exit (as the numpy step terms had it): nothing below the first tier or the
         # proportional part's start changes
         lo = min(th[0] if len(th) else np.inf, c.prop_from / 100.0 if c.prop else np.inf)
         zb = np.nan if c.zero_below is None else float(c.zero_below)

@@ -21,11 +21,16 @@ from . import kernels
 from .arrays import KINDS, ClusterArrays
 
 
+def stacked(per_kind: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``(K, ...)`` the arrays of ``per_kind`` stacked in ``KINDS`` order (a copy), and kind -> its slice (views)."""
+    whole = np.stack([per_kind[k] for k in KINDS]).astype(float, copy=False)
+    return whole, {k: whole[i] for i, k in enumerate(KINDS)}
+
+
 class State:
     def __init__(self, arrays: ClusterArrays):
         a = self.a = arrays
-        self.nall = np.stack([a.n[k] for k in KINDS]).astype(float, copy=False)  # (K, N, R) node load per kind
-        self.n = {k: self.nall[i] for i, k in enumerate(KINDS)}  # views of nall
+        self.nall, self.n = stacked(a.n)  # (K, N, R) node load per kind; n[kind] are views of it
         self._gcols: dict = {}
         self.cur = a.placement.copy()
         self.orig = a.placement.copy()
@@ -43,8 +48,7 @@ class State:
         """Independent copy of the mutable parts (loads, placement, group counts); caches are shared."""
         out = object.__new__(State)
         out.__dict__.update(self.__dict__)
-        out.nall = self.nall.copy()
-        out.n = {k: out.nall[i] for i, k in enumerate(KINDS)}
+        out.nall, out.n = stacked(self.n)
         out.cur, out.anti_count, out.aff_count = self.cur.copy(), self.anti_count.copy(), self.aff_count.copy()
         return out
 
@@ -52,7 +56,7 @@ class State:
         """(K, G, R) guest demand per kind (``KINDS`` order), stacked once per arrays."""
         hit = self.a.derived.get("gall")
         if hit is None:
-            hit = self.a.derived["gall"] = np.stack([self.a.g[k] for k in KINDS]).astype(float, copy=False)
+            hit = self.a.derived["gall"] = stacked(self.a.g)[0]
         return hit
 
     def gcol(self, kind: str, r: int) -> np.ndarray:

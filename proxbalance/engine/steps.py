@@ -18,7 +18,7 @@ import numpy as np
 from .arrays import CPU, KINDS, MEM, ClusterArrays
 from .config import PenaltyConfig
 from .planner import execution_order
-from .state import State, View
+from .state import State, View, stacked
 
 
 @dataclasses.dataclass
@@ -70,8 +70,8 @@ def replay(ua: ClusterArrays, ordered: list[tuple[int, int]]) -> Steps:
         ha_allowed=ua.ha_allowed[ix], ha_outside=ua.ha_outside[ix], ha_steps=ua.ha_steps[ix], anti=ua.anti[mu],
         aff=ua.aff[mu], members=None, need_id=None, prev_choice=pv)
     vst = object.__new__(State)
-    nall = np.stack([va.n[k] for k in KINDS]).astype(float, copy=False)
-    vst.__dict__.update(a=va, nall=nall, n={k: nall[i] for i, k in enumerate(KINDS)}, _gcols={},
+    nall, n = stacked(va.n)
+    vst.__dict__.update(a=va, nall=nall, n=n, _gcols={},
                         cur=va.placement.copy(), orig=va.placement.copy(),
                         anti_count=anti, aff_count=aff, aff_tot=st.aff_tot, cap_mean=st.cap_mean,
                         count_mean=st.count_mean)

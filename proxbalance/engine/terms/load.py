@@ -122,19 +122,24 @@ def _balance_coef(a: dict, state, r: int, w: float) -> np.ndarray:
 _BALANCE_RES = ((CPU, "cpu_balance_weight"), (MEM, "mem_balance_weight"), (NET, "net_balance_weight"))
 
 
+_SQUARED_POWERS = (1.0, 2.0, 4.0, 8.0, 16.0)  # powers the compiled curve reaches by repeated squaring
+
+
 def _balance_curves(a, state):
     """The balance curves, or None when the power is not a power of two (numpy then)."""
     p = a["balance_power"]
-    if p not in (1.0, 2.0, 4.0, 8.0, 16.0):
+    if p not in _SQUARED_POWERS:
         return None
     return [Curve("power", "blend", r, node=_balance_coef(a, state, r, a[wkey]), squarings=int(np.log2(p)))
             for r, wkey in _BALANCE_RES if a[wkey] != 0]
 
 
+_compiled_balance = term_fn(_balance_curves)
+
+
 def balance(v, a):
-    cs = _balance_curves(a, v.state)
-    if cs is not None:
-        return term_fn(_balance_curves)(v, a)
+    if a["balance_power"] in _SQUARED_POWERS:
+        return _compiled_balance(v, a)
     p, out = a["balance_power"], None
     for r, wkey in _BALANCE_RES:
         if a[wkey] == 0:
