@@ -117,8 +117,12 @@ class View:
         self.full_rows = len(self.rows) == len(state.cur) and (
             len(self.rows) == 0 or (self.rows[0] == 0 and self.rows[-1] == len(self.rows) - 1))
         self.cur = state.cur if self.full_rows else state.cur[self.rows]  # (m,) each row's node
-        self.on = self.cur[:, None] == self.cols[None, :]  # (m, c): the row's own node
         self._cache: dict = {}
+
+    @cached_property
+    def on(self) -> np.ndarray:
+        """(m, c) bool: the row's own node (the compiled curves use :attr:`own` instead)."""
+        return self.cur[:, None] == self.cols[None, :]
 
     @cached_property
     def own(self) -> np.ndarray:
@@ -141,7 +145,7 @@ class View:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.on.shape
+        return len(self.rows), len(self.cols)
 
     def demand(self, kind: str, r: int) -> np.ndarray:
         """(m,) row demand (contiguous)."""
